@@ -1,0 +1,1 @@
+//! SKELETON: the facade. Filled in by its implementer.

@@ -1,0 +1,2 @@
+//! SKELETON: the `appjwt` command.
+fn main() {}

@@ -1,0 +1,1 @@
+//! SKELETON: the emulator. Filled in by its implementer.
