@@ -1,1 +1,532 @@
-//! SKELETON: the emulator. Filled in by its implementer.
+//! A faithful LivePerson Sentinel + Domain API emulator over HTTPS on
+//! loopback, issuing real RS256 AppJWTs.
+//!
+//! Nobody working on this project can reach LivePerson, so the project ships
+//! its own peer: the demo's embedded server, the server of the integration
+//! tests, and something users can run in their own CI.
+//!
+//! ```
+//! use lp_emulator::{Emulator, Endpoint};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let emulator = Emulator::builder()
+//!     .client("56072331", "my-app", "my-secret")
+//!     .start()
+//!     .await?;
+//!
+//! // A client trusts exactly this CA, finds `sentinel` through the Domain
+//! // API at `emulator.host()`, and posts its credentials there.
+//! let ca_pem = emulator.ca_pem().unwrap_or_default();
+//! assert!(ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+//! assert!(emulator.base_url().starts_with("https://127.0.0.1:"));
+//! assert!(emulator.jwks_json().contains("\"alg\":\"RS256\""));
+//! assert_eq!(emulator.request_count(Endpoint::Any), 0);
+//!
+//! emulator.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What it serves, on one port (HTTP/1.1 and HTTP/2)
+//!
+//! - Domain API: `GET /api/account/{acc}/service/{service}/baseURI.json?version=1.0`
+//!   and `GET /api/account/{acc}/service/baseURI.json?version=1.0`, answering
+//!   `sentinel`, `idp` and the other well-known service names with the
+//!   emulator's own `host:port`. A wrong or missing `version` gets 400, an
+//!   account without registered clients 401, an unknown service 404 or a
+//!   200 without `baseURI` (see [`UnknownService`]).
+//! - Sentinel: `POST /sentinel/api/account/{acc}/app/token?v=1.0&grant_type=client_credentials`
+//!   exactly as LivePerson documents it, also with `grant_type` in the form
+//!   body, `v=2.0`, and `POST /sentinel/api/v2/account/{acc}/app/token`.
+//!   Errors follow RFC 6749 section 5.2 (`invalid_request`,
+//!   `unsupported_grant_type` with 400, `invalid_client` with 401);
+//!   credentials in the query string are refused.
+//! - JWKS: `GET /sentinel/well-known/jwks`, the current key and the retired
+//!   ones still in their grace period.
+//!
+//! # Keys
+//!
+//! `ring` signs RS256 but cannot generate RSA keys, so [`SigningKey::generate`]
+//! makes a fresh RSA-2048 key with the `rsa` crate (from the operating
+//! system's random source) at start, exports it as PKCS#8 and loads it into
+//! `ring` for signing. No private key is ever written to disk or shipped.
+//! TLS uses a throw-away ECDSA P-256 CA made at every start with `rcgen`,
+//! and a leaf for `localhost`, `127.0.0.1` and `::1` signed by it.
+//!
+//! # Faults
+//!
+//! [`EmulatorHandle::inject`] makes the next requests to an endpoint fail in
+//! one of the ways listed in [`Fault`]; [`EmulatorHandle::request_count`]
+//! counts every request received, faulted or not.
+//!
+//! # Logging
+//!
+//! Each request emits a `tracing` event with method, path, status and
+//! latency and calls the [`EmulatorBuilder::on_request`] callback. Query
+//! strings, bodies, secrets and tokens are never logged.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod body;
+mod error;
+mod fault;
+mod jwt;
+mod key;
+mod server;
+mod tls;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use error::EmulatorError;
+pub use fault::{Endpoint, Fault};
+pub use key::{SigningKey, civil_from_days, kid_for};
+
+use fault::lock;
+use server::{KeyRing, State};
+
+/// Default token lifetime: one hour, like Sentinel's.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+/// Largest request body accepted; larger ones get 413.
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+/// Service names the Domain API answers by default.
+pub const WELL_KNOWN_SERVICES: [&str; 12] = [
+    "sentinel",
+    "idp",
+    "asyncMessagingEnt",
+    "agentVep",
+    "accountConfigReadOnly",
+    "accountConfigReadWrite",
+    "msgHist",
+    "faasGW",
+    "messagingRestApiDomain",
+    "liveEngageUI",
+    "visitorFeed",
+    "etool",
+];
+
+type RequestCallback = Arc<dyn Fn(&RequestLog) + Send + Sync>;
+
+/// Entry point: `Emulator::builder()`.
+#[derive(Debug)]
+pub struct Emulator;
+
+impl Emulator {
+    /// A builder with no registered client, HTTPS on `127.0.0.1:0`.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder {
+            clients: Vec::new(),
+            lifetime: DEFAULT_LIFETIME,
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            plain_http: false,
+            unknown_service: UnknownService::NotFound,
+            on_request: None,
+            signing_key: None,
+            send_expires_in: false,
+            key_grace: None,
+            removed_services: Vec::new(),
+            max_body: DEFAULT_MAX_BODY,
+        }
+    }
+}
+
+/// How the Domain API answers a service name it does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownService {
+    /// `404 Not Found`.
+    #[default]
+    NotFound,
+    /// `200` with `{"service":..,"account":..}` and no `baseURI`.
+    Omit,
+}
+
+/// One served request, as handed to [`EmulatorBuilder::on_request`].
+///
+/// The path never includes the query string.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RequestLog {
+    /// The request method.
+    pub method: http::Method,
+    /// The request path, without query.
+    pub path: String,
+    /// The status answered.
+    pub status: http::StatusCode,
+    /// Time from receiving the request to having the response headers.
+    pub latency: Duration,
+    /// The endpoint, `None` for a path the emulator does not serve.
+    pub endpoint: Option<Endpoint>,
+    /// The short name of the fault injected into this request, if any.
+    pub fault: Option<&'static str>,
+}
+
+impl fmt::Display for RequestLog {
+    /// `POST /sentinel/api/account/1/app/token 200 1.2ms`, plus
+    /// ` fault=<name>` when a fault was injected.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {} {:.1}ms",
+            self.method,
+            self.path,
+            self.status.as_u16(),
+            self.latency.as_secs_f64() * 1000.0
+        )?;
+        if let Some(fault) = self.fault {
+            write!(f, " fault={fault}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Configures and starts an emulator.
+pub struct EmulatorBuilder {
+    clients: Vec<(String, String, String)>,
+    lifetime: Duration,
+    listen: SocketAddr,
+    plain_http: bool,
+    unknown_service: UnknownService,
+    on_request: Option<RequestCallback>,
+    signing_key: Option<SigningKey>,
+    send_expires_in: bool,
+    key_grace: Option<Duration>,
+    removed_services: Vec<String>,
+    max_body: usize,
+}
+
+impl fmt::Debug for EmulatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let clients: Vec<_> = self
+            .clients
+            .iter()
+            .map(|(account, id, _secret)| format!("{account}/{id}"))
+            .collect();
+        f.debug_struct("EmulatorBuilder")
+            .field("clients", &clients)
+            .field("lifetime", &self.lifetime)
+            .field("listen", &self.listen)
+            .field("plain_http", &self.plain_http)
+            .field("unknown_service", &self.unknown_service)
+            .field("signing_key", &self.signing_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmulatorBuilder {
+    /// Registers a client: `client_id` with `client_secret` may get tokens
+    /// for `account`, and the Domain API knows `account`. Repeatable.
+    pub fn client(mut self, account: &str, client_id: &str, client_secret: &str) -> Self {
+        self.clients.push((
+            account.to_owned(),
+            client_id.to_owned(),
+            client_secret.to_owned(),
+        ));
+        self
+    }
+
+    /// Token lifetime (`exp - iat`), default one hour.
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Address to listen on, default `127.0.0.1:0` (any free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Serve plain HTTP instead of HTTPS (default `false`).
+    pub fn plain_http(mut self, yes: bool) -> Self {
+        self.plain_http = yes;
+        self
+    }
+
+    /// How the Domain API answers an unknown service, default 404.
+    pub fn unknown_service(mut self, mode: UnknownService) -> Self {
+        self.unknown_service = mode;
+        self
+    }
+
+    /// Removes a service from the Domain API's answers (e.g. `sentinel`, to
+    /// see a client's "service not found" handling).
+    pub fn without_service(mut self, name: &str) -> Self {
+        self.removed_services.push(name.to_owned());
+        self
+    }
+
+    /// Called once per answered request (not for requests that hang).
+    pub fn on_request(mut self, f: impl Fn(&RequestLog) + Send + Sync + 'static) -> Self {
+        self.on_request = Some(Arc::new(f));
+        self
+    }
+
+    /// Signs with this key instead of generating one at start.
+    pub fn signing_key(mut self, key: SigningKey) -> Self {
+        self.signing_key = Some(key);
+        self
+    }
+
+    /// Include `expires_in` (seconds) in token answers; the seed's example
+    /// has none, so the default is `false`.
+    pub fn send_expires_in(mut self, yes: bool) -> Self {
+        self.send_expires_in = yes;
+        self
+    }
+
+    /// How long a key retired by rotation stays in the JWKS. `None` (the
+    /// default) keeps exactly the previous key, until the next rotation.
+    pub fn key_grace(mut self, grace: Option<Duration>) -> Self {
+        self.key_grace = grace;
+        self
+    }
+
+    /// Largest request body accepted, default [`DEFAULT_MAX_BODY`].
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// Generates the key (unless given) and the certificates, binds, and
+    /// starts serving on the current tokio runtime.
+    pub async fn start(self) -> Result<EmulatorHandle, EmulatorError> {
+        let mut clients = HashMap::new();
+        let mut accounts = HashSet::new();
+        for (account, id, secret) in &self.clients {
+            let invalid = |what: &str, e: &dyn fmt::Display| EmulatorError::InvalidClient {
+                reason: format!("{what}: {e}"),
+            };
+            lp_ids::AccountId::new(account.as_str()).map_err(|e| invalid("account id", &e))?;
+            lp_ids::ClientId::new(id.as_str()).map_err(|e| invalid("client id", &e))?;
+            if secret.is_empty() {
+                return Err(EmulatorError::InvalidClient {
+                    reason: "empty client secret".to_owned(),
+                });
+            }
+            clients.insert((account.clone(), id.clone()), server::digest_secret(secret));
+            accounts.insert(account.clone());
+        }
+
+        let key = match self.signing_key {
+            Some(key) => key,
+            None => tokio::task::spawn_blocking(SigningKey::generate)
+                .await
+                .map_err(|e| EmulatorError::Task {
+                    reason: e.to_string(),
+                })??,
+        };
+        let tls = if self.plain_http {
+            None
+        } else {
+            Some(tls::build()?)
+        };
+
+        let listener = TcpListener::bind(self.listen)
+            .await
+            .map_err(EmulatorError::Bind)?;
+        let addr = listener.local_addr().map_err(EmulatorError::Bind)?;
+        let advertised = SocketAddr::new(
+            match addr.ip() {
+                IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                ip => ip,
+            },
+            addr.port(),
+        )
+        .to_string();
+        let host = lp_ids::Host::parse(&advertised).map_err(|e| {
+            EmulatorError::Bind(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })?;
+
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let state = Arc::new(State {
+            advertised,
+            clients,
+            accounts,
+            services: WELL_KNOWN_SERVICES
+                .iter()
+                .filter(|s| !self.removed_services.iter().any(|r| r == *s))
+                .map(|s| (*s).to_owned())
+                .collect(),
+            lifetime: self.lifetime,
+            send_expires_in: self.send_expires_in,
+            unknown_service: self.unknown_service,
+            keys: Mutex::new(KeyRing::new(key, self.key_grace)),
+            faults: fault::Faults::default(),
+            counts: fault::Counts::default(),
+            on_request: self.on_request,
+            rng: ring::rand::SystemRandom::new(),
+            shutdown: shutdown_rx,
+            max_body: self.max_body,
+        });
+        let acceptor = tls
+            .as_ref()
+            .map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone()));
+        let task = tokio::spawn(server::accept_loop(listener, acceptor, state.clone()));
+        tracing::info!(%addr, tls = tls.is_some(), "lp-emulator listening");
+        Ok(EmulatorHandle {
+            addr,
+            host,
+            tls,
+            state,
+            shutdown: shutdown_tx,
+            task: Some(task),
+        })
+    }
+}
+
+/// A running emulator. Dropping it shuts the server down.
+pub struct EmulatorHandle {
+    addr: SocketAddr,
+    host: lp_ids::Host,
+    tls: Option<tls::Tls>,
+    state: Arc<State>,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for EmulatorHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatorHandle")
+            .field("addr", &self.addr)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmulatorHandle {
+    /// The bound socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `127.0.0.1:PORT`: what a client uses as Domain API (CSDS) host, and
+    /// what the Domain API answers for `sentinel`.
+    pub fn host(&self) -> lp_ids::Host {
+        self.host.clone()
+    }
+
+    /// PEM of the throw-away CA to trust; `None` in plain HTTP mode.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|t| t.ca_pem.as_str())
+    }
+
+    /// DER of the throw-away CA to trust; `None` in plain HTTP mode.
+    pub fn ca_cert_der(&self) -> Option<&[u8]> {
+        self.tls.as_ref().map(|t| t.ca_der.as_ref())
+    }
+
+    /// Writes the CA's PEM to `path` (an `Unsupported` error in plain HTTP
+    /// mode).
+    pub fn write_ca_pem(&self, path: &Path) -> std::io::Result<()> {
+        match self.ca_pem() {
+            Some(pem) => std::fs::write(path, pem),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "plain http mode has no ca",
+            )),
+        }
+    }
+
+    /// `https://127.0.0.1:PORT` (`http://` in plain HTTP mode).
+    pub fn base_url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.host)
+    }
+
+    /// The document served at `/sentinel/well-known/jwks`.
+    pub fn jwks_json(&self) -> String {
+        self.state.jwks_json()
+    }
+
+    /// SubjectPublicKeyInfo DER of the current signing key.
+    pub fn public_key_spki_der(&self) -> Vec<u8> {
+        lock(&self.state.keys)
+            .current()
+            .public_key_spki_der()
+            .to_vec()
+    }
+
+    /// The current signing key (public parts and kid; cloning shares it).
+    pub fn current_key(&self) -> SigningKey {
+        lock(&self.state.keys).current().clone()
+    }
+
+    /// The kid new tokens carry.
+    pub fn current_kid(&self) -> String {
+        lock(&self.state.keys).current().kid().to_owned()
+    }
+
+    /// Generates a new key that signs from now on; the old one stays in the
+    /// JWKS for the grace period. Blocks for key generation (a fraction of a
+    /// second); [`EmulatorHandle::rotate_key_to`] takes a ready key.
+    pub fn rotate_key(&self) -> Result<(), EmulatorError> {
+        let key = SigningKey::generate()?;
+        self.rotate_key_to(key);
+        Ok(())
+    }
+
+    /// Like [`EmulatorHandle::rotate_key`] with a given key. A kid already
+    /// used by this emulator gets a `-2`, `-3`, ... suffix.
+    pub fn rotate_key_to(&self, key: SigningKey) {
+        lock(&self.state.keys).rotate(key, Instant::now());
+    }
+
+    /// A token exactly as the endpoint would issue it to `client_id` for
+    /// `account` now, without checking that they are registered.
+    pub fn issue_token(&self, account: &str, client_id: &str) -> Result<String, EmulatorError> {
+        self.state.mint(account, client_id, None)
+    }
+
+    /// The next `times` requests to `endpoint` get `fault`. Faults are
+    /// used in the order they were injected.
+    pub fn inject(&self, endpoint: Endpoint, fault: Fault, times: u32) {
+        self.state.faults.inject(endpoint, fault, times);
+    }
+
+    /// Forgets every injected fault not used yet.
+    pub fn clear_faults(&self) {
+        self.state.faults.clear();
+    }
+
+    /// Requests received for `endpoint` since start or the last reset,
+    /// faulted or not.
+    pub fn request_count(&self, endpoint: Endpoint) -> u64 {
+        self.state.counts.get(endpoint)
+    }
+
+    /// Sets every request count to zero.
+    pub fn reset_counts(&self) {
+        self.state.counts.reset();
+    }
+
+    /// Stops serving and waits until the port is released. Hanging and
+    /// delayed requests end with their connections.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for EmulatorHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
