@@ -44,7 +44,7 @@ use http::header::ACCEPT;
 use http::{HeaderValue, Method, StatusCode};
 use serde_json::{Map, Value};
 
-pub use lp_ids::{AccountId, Host, IdError};
+pub use lp_ids::{AccountId, Host, IdError, IdKind};
 
 /// LivePerson's public Domain API host.
 pub const DEFAULT_CSDS_HOST: &str = "api.liveperson.net";
@@ -61,12 +61,11 @@ pub const MAX_SERVICE_NAME_LEN: usize = 64;
 pub struct ServiceName(String);
 
 /// Builds the error for a refused service name.
-///
-/// `IdError` has no kind for service names, so the reason travels in
-/// `BadHost` (message "invalid host: service name ..."). This is the one
-/// place to change once `lp_ids::IdKind` gains a service-name kind.
 fn name_error(reason: &'static str) -> IdError {
-    IdError::BadHost { reason }
+    IdError::Invalid {
+        kind: IdKind::ServiceName,
+        reason,
+    }
 }
 
 impl ServiceName {

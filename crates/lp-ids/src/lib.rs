@@ -21,7 +21,10 @@
 //! # let _ = (account, client);
 //! # Ok::<(), lp_ids::IdError>(())
 //! ```
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -47,6 +50,10 @@ pub enum IdKind {
     ClientId,
     /// A [`Host`].
     Host,
+    /// A client secret (defined in `lp-oauth`).
+    ClientSecret,
+    /// A Domain API service name (defined in `lp-domain`).
+    ServiceName,
 }
 
 impl fmt::Display for IdKind {
@@ -55,6 +62,8 @@ impl fmt::Display for IdKind {
             IdKind::AccountId => "account id",
             IdKind::ClientId => "client id",
             IdKind::Host => "host",
+            IdKind::ClientSecret => "client secret",
+            IdKind::ServiceName => "service name",
         })
     }
 }
@@ -89,6 +98,13 @@ pub enum IdError {
         /// The character, when it is printable ASCII (otherwise `None`).
         found: Option<char>,
     },
+    /// Another rule of the identifier's format was broken.
+    Invalid {
+        /// What was being parsed.
+        kind: IdKind,
+        /// What is wrong, as a complete lower-case phrase naming the kind.
+        reason: &'static str,
+    },
     /// The host has a structural problem (empty label, bad port, ...).
     BadHost {
         /// What is wrong, in a few words.
@@ -113,6 +129,7 @@ impl fmt::Display for IdError {
                 position,
                 found: None,
             } => write!(f, "{kind} has an invalid character at byte {position}"),
+            IdError::Invalid { reason, .. } => f.write_str(reason),
             IdError::BadHost { reason } => write!(f, "invalid host: {reason}"),
         }
     }
@@ -279,10 +296,9 @@ impl Host {
                 max,
             });
         }
-        if let Some((position, c)) = s
-            .char_indices()
-            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')))
-        {
+        if let Some((position, c)) = s.char_indices().find(|&(_, c)| {
+            !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        }) {
             return Err(IdError::InvalidChar {
                 kind: KIND,
                 position,
@@ -448,21 +464,32 @@ mod tests {
     use proptest::prelude::*;
 
     fn check_host(input: &str, expected: Result<&str, &str>) {
-        let got = Host::parse(input).map(|h| h.to_string()).map_err(|e| e.to_string());
+        let got = Host::parse(input)
+            .map(|h| h.to_string())
+            .map_err(|e| e.to_string());
         let expected = expected.map(str::to_owned).map_err(str::to_owned);
         assert_eq!(got, expected, "input {input:?}");
     }
 
     #[test]
     fn hosts() {
-        check_host("va.sentinel.liveperson.net", Ok("va.sentinel.liveperson.net"));
-        check_host("VA.Sentinel.LivePerson.net.", Ok("va.sentinel.liveperson.net"));
+        check_host(
+            "va.sentinel.liveperson.net",
+            Ok("va.sentinel.liveperson.net"),
+        );
+        check_host(
+            "VA.Sentinel.LivePerson.net.",
+            Ok("va.sentinel.liveperson.net"),
+        );
         check_host("localhost:8443", Ok("localhost:8443"));
         check_host("127.0.0.1:1", Ok("127.0.0.1:1"));
         check_host("[::1]:65535", Ok("[::1]:65535"));
         check_host("[::1]", Ok("[::1]"));
         check_host("", Err("host is empty"));
-        check_host("https://a.b", Err("host has invalid character '/' at byte 6"));
+        check_host(
+            "https://a.b",
+            Err("host has invalid character '/' at byte 6"),
+        );
         check_host("a.b/path", Err("host has invalid character '/' at byte 3"));
         check_host("evil@a.b", Err("host has invalid character '@' at byte 4"));
         check_host("a b", Err("host has invalid character ' ' at byte 1"));
@@ -472,14 +499,26 @@ mod tests {
         check_host("a:65536", Err("invalid host: port must be 1 to 65535"));
         check_host("a:", Err("invalid host: port must be 1 to 65535"));
         check_host("a:1:2", Err("invalid host: port must be 1 to 65535"));
-        check_host("-a.b", Err("invalid host: label starts or ends with '-' in host name"));
+        check_host(
+            "-a.b",
+            Err("invalid host: label starts or ends with '-' in host name"),
+        );
         check_host("999.1.1.1", Err("invalid host: invalid IPv4 address"));
         check_host("[::1", Err("invalid host: unclosed '[' in IPv6 literal"));
-        check_host("[::1]x", Err("invalid host: unexpected text after IPv6 literal"));
-        check_host("a]b", Err("invalid host: brackets are only allowed around an IPv6 literal"));
+        check_host(
+            "[::1]x",
+            Err("invalid host: unexpected text after IPv6 literal"),
+        );
+        check_host(
+            "a]b",
+            Err("invalid host: brackets are only allowed around an IPv6 literal"),
+        );
         check_host("é.com", Err("host has an invalid character at byte 0"));
         let long_label = format!("{}.com", "a".repeat(64));
-        check_host(&long_label, Err("invalid host: label longer than 63 bytes in host name"));
+        check_host(
+            &long_label,
+            Err("invalid host: label longer than 63 bytes in host name"),
+        );
         let long = ["a".repeat(63).as_str(); 5].join(".");
         check_host(&long, Err("host is 319 bytes long, at most 259 allowed"));
     }
@@ -487,10 +526,16 @@ mod tests {
     #[test]
     fn loopback() {
         for h in ["localhost", "127.0.0.1:9", "127.8.0.1", "[::1]:1"] {
-            assert!(Host::parse(h).map(|h| h.is_loopback()).unwrap_or(false), "{h}");
+            assert!(
+                Host::parse(h).map(|h| h.is_loopback()).unwrap_or(false),
+                "{h}"
+            );
         }
         for h in ["example.com", "10.0.0.1", "[::2]"] {
-            assert!(!Host::parse(h).map(|h| h.is_loopback()).unwrap_or(true), "{h}");
+            assert!(
+                !Host::parse(h).map(|h| h.is_loopback()).unwrap_or(true),
+                "{h}"
+            );
         }
     }
 

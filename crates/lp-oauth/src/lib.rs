@@ -49,7 +49,7 @@ use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Method, StatusCode};
 use serde_json::{Map, Value};
 
-pub use lp_ids::{AccountId, ClientId, Host, IdError};
+pub use lp_ids::{AccountId, ClientId, Host, IdError, IdKind};
 
 /// Largest response body [`parse_token_response`] accepts.
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
@@ -63,14 +63,13 @@ pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60
 /// `Display`, `Serialize` or `PartialEq`; zeroized on drop.
 pub struct ClientSecret(zeroize::Zeroizing<String>);
 
-/// Builds the error for a refused secret.
-///
-/// `IdError` has no kind for secrets, so the reason travels in `BadHost`,
-/// whose message then reads "invalid host: client secret ...". This is the
-/// one place to change once `lp_ids::IdKind` gains a secret kind. No part of
-/// the secret is ever put into the error.
+/// Builds the error for a refused secret. No part of the secret is ever
+/// put into the error.
 fn secret_error(reason: &'static str) -> IdError {
-    IdError::BadHost { reason }
+    IdError::Invalid {
+        kind: IdKind::ClientSecret,
+        reason,
+    }
 }
 
 impl ClientSecret {
