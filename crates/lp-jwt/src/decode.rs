@@ -501,3 +501,9 @@ pub fn assemble(signing_input: &str, signature: &[u8]) -> String {
 fn base64_len(n: usize) -> usize {
     (n / 3).saturating_mul(4).saturating_add(4)
 }
+
+/// Base64url without padding, the JWS way; shared with the verifier.
+#[cfg(feature = "verify")]
+pub(crate) fn b64url_decode(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    B64.decode(s)
+}

@@ -68,4 +68,12 @@ pub use decode::{
     DEFAULT_MAX_TOKEN_LEN, DecodeError, Segment, UnverifiedToken, assemble, encode_signing_input,
 };
 pub use header::{Header, KidParts};
+#[cfg(feature = "verify")]
+mod verify;
+#[cfg(feature = "verify")]
+pub use verify::{
+    Jwks, KeyError, LIVEPERSON_V1_PUBLIC_KEY_B64, MAX_RSA_BITS, MIN_RSA_BITS, Rs256Verifier,
+    VerifyError,
+};
+
 pub use validate::{DEFAULT_LEEWAY, RS256, SENTINEL_ISSUER, Validation, ValidationError};
