@@ -390,9 +390,10 @@ async fn answer(
         }
         Some(Fault::Hang) => {
             let _ = read_body(req, state.max_body).await;
-            let mut shutdown = state.shutdown.clone();
-            let _ = shutdown.wait_for(|stop| *stop).await;
-            plain_status(StatusCode::SERVICE_UNAVAILABLE)
+            // Never answer: shutting down aborts the connection task (HTTP/1.1)
+            // or the stream task (HTTP/2, see `ShutdownExec`), which drops
+            // this future, so the client sees the connection close instead.
+            std::future::pending::<Response<EmuBody>>().await
         }
         Some(Fault::CloseMidBody) => {
             let (mut parts, body) = normal(state, req, route, None).await.into_parts();

@@ -1,0 +1,12 @@
+//! The emulator driven over real sockets by a small hyper + rustls client.
+//!
+//! One binary for all integration tests (links once).
+
+mod support;
+
+mod curl;
+mod domain;
+mod faults;
+mod jwks;
+mod lifecycle;
+mod token;
