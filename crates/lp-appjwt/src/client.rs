@@ -1,0 +1,681 @@
+//! The client: domain lookup, token fetch, validation, cache, single flight.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwapOption;
+use lp_domain::{DomainCache, DomainMap, ServiceName};
+use lp_ids::{AccountId, ClientId, Host};
+use lp_jwt::{AppJwtClaims, Header, UnverifiedToken, Validation};
+use lp_oauth::{AccessToken, ApiVersion, ClientSecret, TokenRequest};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{BuildError, Error};
+use crate::retry::{self, RetryPolicy};
+use crate::transport::Transport;
+
+/// Default: refresh when less than this much life remains.
+pub const DEFAULT_REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
+/// Default: the refresh point is moved earlier by a random time up to this.
+pub const DEFAULT_REFRESH_JITTER: Duration = Duration::from_secs(60);
+/// Default: at most one [`AppJwtClient::invalidate`] per this interval takes
+/// effect.
+pub const DEFAULT_INVALIDATE_MIN_INTERVAL: Duration = Duration::from_secs(5);
+/// The longest lifetime trusted, whatever `expires_in` or `exp` say.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A validated AppJWT, as handed out by [`AppJwtClient::token`].
+///
+/// Cheap to clone. `Debug` shows the header and claims but not the token.
+#[derive(Clone)]
+pub struct AppJwt {
+    inner: Arc<AppJwtInner>,
+}
+
+struct AppJwtInner {
+    token: AccessToken,
+    header: Header,
+    claims: AppJwtClaims,
+    token_type: String,
+    expires_at: Instant,
+    expires_at_system: SystemTime,
+}
+
+impl AppJwt {
+    /// The raw compact token, to put in a request.
+    pub fn secret(&self) -> &str {
+        self.inner.token.secret()
+    }
+
+    /// The value for the `Authorization` header of LivePerson's APIs: the
+    /// raw token, without a `Bearer ` prefix, as LivePerson's examples send
+    /// it.
+    pub fn authorization_header_value(&self) -> &str {
+        self.inner.token.secret()
+    }
+
+    /// The decoded JOSE header.
+    pub fn header(&self) -> &Header {
+        &self.inner.header
+    }
+
+    /// The decoded, validated claims.
+    pub fn claims(&self) -> &AppJwtClaims {
+        &self.inner.claims
+    }
+
+    /// The `token_type` Sentinel sent (`Bearer`).
+    pub fn token_type(&self) -> &str {
+        &self.inner.token_type
+    }
+
+    /// When the token expires, on tokio's monotonic clock: the instant the
+    /// request was sent plus the lifetime (`expires_in`, else `exp` minus
+    /// the wall-clock time the answer was checked).
+    pub fn expires_at(&self) -> Instant {
+        self.inner.expires_at
+    }
+
+    /// The same expiry on the wall clock the client was given.
+    pub fn expires_at_system(&self) -> SystemTime {
+        self.inner.expires_at_system
+    }
+
+    /// Life left at `now` on tokio's clock (zero once expired).
+    pub fn remaining(&self) -> Duration {
+        self.inner
+            .expires_at
+            .saturating_duration_since(Instant::now())
+    }
+}
+
+impl fmt::Debug for AppJwt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppJwt")
+            .field("token", &format_args!("[redacted]"))
+            .field("token_type", &self.inner.token_type)
+            .field("header", &self.inner.header)
+            .field("claims", &self.inner.claims)
+            .field("expires_at_system", &self.inner.expires_at_system)
+            .finish()
+    }
+}
+
+/// A cached token and when to stop handing it out without trying a refresh.
+struct Cached {
+    token: AppJwt,
+    /// Before this instant the token is handed out from the lock-free path.
+    refresh_at: Instant,
+    /// Up to this instant the token may be handed out while a refresh runs
+    /// or after a refresh failed. `refresh_at <= serve_until`.
+    serve_until: Instant,
+}
+
+/// State owned by whoever holds the single-flight lock.
+#[derive(Default)]
+struct Flight {
+    /// Consecutive failed refreshes while a valid token was cached.
+    failures: u32,
+    /// The error of the last full fetch, shared with callers who waited for
+    /// it; `None` after a success.
+    last_error: Option<Error>,
+}
+
+/// Hands out a valid LivePerson AppJWT, fetching, caching and refreshing it.
+///
+/// Cheap to clone; clones share the cache. See the crate documentation for
+/// the behaviour in detail.
+#[derive(Clone)]
+pub struct AppJwtClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    account: AccountId,
+    client_id: ClientId,
+    secret: ClientSecret,
+    csds: Host,
+    sentinel: Option<Host>,
+    version: ApiVersion,
+    transport: Box<dyn Transport>,
+    clock: Box<dyn Clock>,
+    refresh_ahead: Duration,
+    refresh_jitter: Duration,
+    retry: RetryPolicy,
+    leeway: Duration,
+    invalidate_min_interval: Duration,
+    cache: ArcSwapOption<Cached>,
+    flight: tokio::sync::Mutex<Flight>,
+    /// Counts finished full fetches, so a caller who waited for the lock
+    /// can tell whether a fetch finished meanwhile.
+    flights_done: AtomicU64,
+    domains: tokio::sync::Mutex<DomainCache>,
+    last_invalidate: std::sync::Mutex<Option<Instant>>,
+}
+
+impl fmt::Debug for AppJwtClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("AppJwtClient")
+            .field("account", &i.account)
+            .field("client_id", &i.client_id)
+            .field("client_secret", &i.secret)
+            .field("csds", &i.csds)
+            .field("sentinel", &i.sentinel)
+            .field("api_version", &i.version)
+            .field("refresh_ahead", &i.refresh_ahead)
+            .field("refresh_jitter", &i.refresh_jitter)
+            .field("retry", &i.retry)
+            .field("leeway", &i.leeway)
+            .field("invalidate_min_interval", &i.invalidate_min_interval)
+            .field("token_cached", &i.cache.load().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures an [`AppJwtClient`]; see each method for its default.
+pub struct AppJwtClientBuilder {
+    account: AccountId,
+    client_id: ClientId,
+    secret: ClientSecret,
+    csds: Option<Host>,
+    sentinel: Option<Host>,
+    version: ApiVersion,
+    transport: Option<Box<dyn Transport>>,
+    clock: Box<dyn Clock>,
+    refresh_ahead: Duration,
+    refresh_jitter: Duration,
+    retry: RetryPolicy,
+    leeway: Duration,
+    invalidate_min_interval: Duration,
+    domain_ttl: Duration,
+}
+
+impl fmt::Debug for AppJwtClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppJwtClientBuilder")
+            .field("account", &self.account)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.secret)
+            .field("csds", &self.csds)
+            .field("sentinel", &self.sentinel)
+            .field("api_version", &self.version)
+            .field("transport_set", &self.transport.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppJwtClient {
+    /// Starts configuring a client for one account and app installation.
+    pub fn builder(
+        account: AccountId,
+        client_id: ClientId,
+        secret: ClientSecret,
+    ) -> AppJwtClientBuilder {
+        AppJwtClientBuilder {
+            account,
+            client_id,
+            secret,
+            csds: None,
+            sentinel: None,
+            version: ApiVersion::default(),
+            transport: None,
+            clock: Box::new(SystemClock),
+            refresh_ahead: DEFAULT_REFRESH_AHEAD,
+            refresh_jitter: DEFAULT_REFRESH_JITTER,
+            retry: RetryPolicy::default(),
+            leeway: lp_jwt::DEFAULT_LEEWAY,
+            invalidate_min_interval: DEFAULT_INVALIDATE_MIN_INTERVAL,
+            domain_ttl: lp_domain::DEFAULT_TTL,
+        }
+    }
+
+    /// The account this client fetches tokens for.
+    pub fn account(&self) -> &AccountId {
+        &self.inner.account
+    }
+
+    /// The client id this client authenticates as.
+    pub fn client_id(&self) -> &ClientId {
+        &self.inner.client_id
+    }
+
+    /// A valid AppJWT: the cached one while it has more than the
+    /// refresh-ahead margin of life left, else a fresh one.
+    ///
+    /// - Fresh cache: lock-free, no IO.
+    /// - Due for refresh but still valid: one caller refreshes (a single
+    ///   attempt) while every other caller gets the cached token at once.
+    ///   If the refresh fails, the cached token is returned, a warning is
+    ///   logged and the next refresh waits for a backoff.
+    /// - No valid token: callers wait for the one fetch in flight (with the
+    ///   retry policy) and share its result, token or error.
+    pub async fn token(&self) -> Result<AppJwt, Error> {
+        if let Some(token) = self.inner.fresh(Instant::now()) {
+            return Ok(token);
+        }
+        self.inner.slow_token().await
+    }
+
+    /// Marks the cached token unusable, for a caller whose request was
+    /// answered 401 ("AppJWT expired or invalid"): the next
+    /// [`AppJwtClient::token`] fetches a new one (single-flight as always).
+    ///
+    /// Rate-limited: after a call that took effect, further calls within
+    /// the invalidate interval (default 5 s) are ignored and the token keeps
+    /// being handed out, so a burst of 401s from requests already in flight
+    /// causes one fetch, not one each.
+    pub fn invalidate(&self) {
+        self.inner.invalidate(Instant::now());
+    }
+
+    /// The account's Domain API map (every service's host), from the cache
+    /// when it is younger than the domain TTL. Asks the Domain API even
+    /// when a fixed sentinel host was configured.
+    pub async fn domains(&self) -> Result<DomainMap, Error> {
+        let inner = &*self.inner;
+        retry::run(
+            &inner.retry,
+            || inner.clock.now(),
+            "lookup",
+            |_| inner.domain_map(),
+        )
+        .await
+    }
+}
+
+impl AppJwtClientBuilder {
+    /// The Domain API (CSDS) host; default
+    /// [`lp_domain::DEFAULT_CSDS_HOST`] (`api.liveperson.net`).
+    pub fn csds_host(mut self, host: Host) -> Self {
+        self.csds = Some(host);
+        self
+    }
+
+    /// A fixed Sentinel host: tokens are fetched from it without asking the
+    /// Domain API. Default: look `sentinel` up.
+    pub fn sentinel_host(mut self, host: Host) -> Self {
+        self.sentinel = Some(host);
+        self
+    }
+
+    /// Which token endpoint to call; default [`ApiVersion::V1`].
+    pub fn api_version(mut self, version: ApiVersion) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// The HTTP transport. Default: `HyperTransport` with its defaults when
+    /// the `hyper-transport` feature is on; without it,
+    /// [`AppJwtClientBuilder::build`] fails unless a transport is given.
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Some(Box::new(transport));
+        self
+    }
+
+    /// The wall clock used to check `exp` and `iat` and to read an HTTP-date
+    /// `Retry-After`; default [`SystemClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    /// Refresh when less than this much life remains; default 5 minutes.
+    /// For a short-lived token the margin is at most half its lifetime.
+    pub fn refresh_ahead(mut self, margin: Duration) -> Self {
+        self.refresh_ahead = margin;
+        self
+    }
+
+    /// Move each token's refresh point earlier by a random time up to this,
+    /// so a fleet started together does not refresh in lockstep; default
+    /// 60 s. Zero makes refreshes deterministic.
+    pub fn refresh_jitter(mut self, jitter: Duration) -> Self {
+        self.refresh_jitter = jitter;
+        self
+    }
+
+    /// The retry policy for lookups and fetches; default
+    /// [`RetryPolicy::default`].
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Clock leeway for the `exp` and `iat` checks; default
+    /// [`lp_jwt::DEFAULT_LEEWAY`].
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// At most one [`AppJwtClient::invalidate`] per this interval takes
+    /// effect; default 5 s.
+    pub fn invalidate_min_interval(mut self, interval: Duration) -> Self {
+        self.invalidate_min_interval = interval;
+        self
+    }
+
+    /// How long a Domain API map is reused; default
+    /// [`lp_domain::DEFAULT_TTL`].
+    pub fn domain_ttl(mut self, ttl: Duration) -> Self {
+        self.domain_ttl = ttl;
+        self
+    }
+
+    /// Builds the client. Fails only when no transport is available or the
+    /// default transport cannot be built.
+    pub fn build(self) -> Result<AppJwtClient, BuildError> {
+        let csds = match self.csds {
+            Some(h) => h,
+            None => Host::parse(lp_domain::DEFAULT_CSDS_HOST).map_err(BuildError::InvalidHost)?,
+        };
+        let transport = match self.transport {
+            Some(t) => t,
+            None => default_transport()?,
+        };
+        Ok(AppJwtClient {
+            inner: Arc::new(Inner {
+                account: self.account,
+                client_id: self.client_id,
+                secret: self.secret,
+                csds,
+                sentinel: self.sentinel,
+                version: self.version,
+                transport,
+                clock: self.clock,
+                refresh_ahead: self.refresh_ahead,
+                refresh_jitter: self.refresh_jitter,
+                retry: self.retry,
+                leeway: self.leeway,
+                invalidate_min_interval: self.invalidate_min_interval,
+                cache: ArcSwapOption::empty(),
+                flight: tokio::sync::Mutex::new(Flight::default()),
+                flights_done: AtomicU64::new(0),
+                domains: tokio::sync::Mutex::new(DomainCache::new(self.domain_ttl)),
+                last_invalidate: std::sync::Mutex::new(None),
+            }),
+        })
+    }
+}
+
+#[cfg(feature = "hyper-transport")]
+fn default_transport() -> Result<Box<dyn Transport>, BuildError> {
+    crate::HyperTransport::builder()
+        .build()
+        .map(|t| Box::new(t) as Box<dyn Transport>)
+        .map_err(BuildError::Transport)
+}
+
+#[cfg(not(feature = "hyper-transport"))]
+fn default_transport() -> Result<Box<dyn Transport>, BuildError> {
+    Err(BuildError::NoTransport)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Inner {
+    /// The cached token if it is not yet due for refresh.
+    fn fresh(&self, now: Instant) -> Option<AppJwt> {
+        let guard = self.cache.load();
+        let cached = guard.as_ref()?;
+        (now < cached.refresh_at).then(|| cached.token.clone())
+    }
+
+    /// The cached token if it may still be handed out.
+    fn usable(&self, now: Instant) -> Option<AppJwt> {
+        let guard = self.cache.load();
+        let cached = guard.as_ref()?;
+        (now < cached.serve_until).then(|| cached.token.clone())
+    }
+
+    async fn slow_token(&self) -> Result<AppJwt, Error> {
+        let seen_flights = self.flights_done.load(Ordering::Acquire);
+        let now = Instant::now();
+        if let Some(current) = self.cache.load_full() {
+            if now < current.serve_until {
+                // Valid but due: whoever gets the lock refreshes, everyone
+                // else is served the cached token without waiting.
+                let Ok(mut flight) = self.flight.try_lock() else {
+                    return Ok(current.token.clone());
+                };
+                return self.refresh_ahead_once(&mut flight, current).await;
+            }
+        }
+
+        let mut flight = self.flight.lock().await;
+        if let Some(token) = self.usable(Instant::now()) {
+            return Ok(token);
+        }
+        if self.flights_done.load(Ordering::Acquire) != seen_flights {
+            // A fetch finished while this caller waited; it did not leave a
+            // usable token, so share its error instead of starting another.
+            if let Some(err) = &flight.last_error {
+                return Err(err.clone());
+            }
+        }
+        let result = retry::run(
+            &self.retry,
+            || self.clock.now(),
+            "fetch",
+            |_| self.attempt(),
+        )
+        .await;
+        let outcome = match result {
+            Ok(cached) => {
+                let token = cached.token.clone();
+                self.cache.store(Some(Arc::new(cached)));
+                flight.failures = 0;
+                flight.last_error = None;
+                Ok(token)
+            }
+            Err(err) => {
+                flight.last_error = Some(err.clone());
+                Err(err)
+            }
+        };
+        self.flights_done.fetch_add(1, Ordering::Release);
+        outcome
+    }
+
+    /// One refresh attempt while `current` is still valid. On error the
+    /// cached token is served and the next attempt pushed back; the error
+    /// is returned only if the token expired during the attempt.
+    async fn refresh_ahead_once(
+        &self,
+        flight: &mut Flight,
+        current: Arc<Cached>,
+    ) -> Result<AppJwt, Error> {
+        // Someone may have refreshed between our cache load and the lock.
+        if let Some(token) = self.fresh(Instant::now()) {
+            return Ok(token);
+        }
+        match self.attempt().await {
+            Ok(cached) => {
+                let token = cached.token.clone();
+                self.cache.store(Some(Arc::new(cached)));
+                flight.failures = 0;
+                flight.last_error = None;
+                Ok(token)
+            }
+            Err(err) => {
+                flight.failures = flight.failures.saturating_add(1);
+                let delay = self
+                    .retry
+                    .refresh_backoff(&err, flight.failures, self.clock.now());
+                let now = Instant::now();
+                if now >= current.serve_until {
+                    return Err(err);
+                }
+                let next = (now + delay).min(current.serve_until);
+                tracing::warn!(
+                    error = %err,
+                    failures = flight.failures,
+                    retry_in_ms = millis(delay),
+                    remaining_ms = millis(current.serve_until.saturating_duration_since(now)),
+                    "appjwt refresh failed, serving the cached token",
+                );
+                let postponed = Arc::new(Cached {
+                    token: current.token.clone(),
+                    refresh_at: next,
+                    serve_until: current.serve_until,
+                });
+                // Only if nothing replaced the entry meanwhile (invalidate).
+                self.cache
+                    .compare_and_swap(&Some(Arc::clone(&current)), Some(postponed));
+                Ok(current.token.clone())
+            }
+        }
+    }
+
+    fn invalidate(&self, now: Instant) {
+        let mut last = match self.last_invalidate.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(at) = *last {
+            if now.saturating_duration_since(at) < self.invalidate_min_interval {
+                tracing::debug!("appjwt invalidate ignored: rate limited");
+                return;
+            }
+        }
+        let Some(current) = self.cache.load_full() else {
+            return;
+        };
+        if now >= current.serve_until {
+            return;
+        }
+        *last = Some(now);
+        tracing::info!("appjwt invalidated, the next token() fetches a new one");
+        let dead = Arc::new(Cached {
+            token: current.token.clone(),
+            refresh_at: now,
+            serve_until: now,
+        });
+        self.cache.compare_and_swap(&Some(current), Some(dead));
+    }
+
+    /// The account's domain map, from the cache or the Domain API (one
+    /// lookup at a time).
+    async fn domain_map(&self) -> Result<DomainMap, Error> {
+        let mut cache = self.domains.lock().await;
+        if let Some(map) = cache.get(Instant::now().into_std()) {
+            return Ok(map.clone());
+        }
+        let span = tracing::info_span!(
+            "appjwt.lookup",
+            account = %self.account,
+            csds = %self.csds,
+            status = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        let request = lp_domain::all_services_request(&self.csds, &self.account);
+        let started = Instant::now();
+        let response = self.transport.send(request).instrument(span.clone()).await;
+        span.record("latency_ms", millis(started.elapsed()));
+        let response = response.map_err(|e| {
+            span.in_scope(|| tracing::info!(error = %e, "domain lookup failed"));
+            Error::Transport(e)
+        })?;
+        span.record("status", response.status().as_u16());
+        let map = lp_domain::parse_all_services_response(&response).map_err(Error::Domain)?;
+        cache.insert(map.clone(), Instant::now().into_std());
+        Ok(map)
+    }
+
+    async fn sentinel_host(&self) -> Result<Host, Error> {
+        if let Some(host) = &self.sentinel {
+            return Ok(host.clone());
+        }
+        let map = self.domain_map().await?;
+        map.require(&ServiceName::sentinel())
+            .cloned()
+            .map_err(Error::Domain)
+    }
+
+    /// One lookup (if needed) and one token request, decoded and validated.
+    async fn attempt(&self) -> Result<Cached, Error> {
+        let sentinel = self.sentinel_host().await?;
+        let request = TokenRequest {
+            sentinel: sentinel.clone(),
+            account: self.account.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.secret.clone(),
+            version: self.version,
+        }
+        .to_http();
+        let span = tracing::info_span!(
+            "appjwt.fetch",
+            account = %self.account,
+            sentinel = %sentinel,
+            status = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        let sent_at = Instant::now();
+        let sent_at_system = self.clock.now();
+        let response = self.transport.send(request).instrument(span.clone()).await;
+        span.record("latency_ms", millis(sent_at.elapsed()));
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                if e.is_connection_failure() && self.sentinel.is_none() {
+                    // The host may come from a stale map: look it up again
+                    // before the next attempt.
+                    self.domains.lock().await.invalidate();
+                }
+                span.in_scope(|| tracing::info!(error = %e, "token request failed"));
+                return Err(Error::Transport(e));
+            }
+        };
+        span.record("status", response.status().as_u16());
+        let parsed = lp_oauth::parse_token_response(&response).map_err(Error::Token)?;
+        let decoded = UnverifiedToken::decode(parsed.access_token.secret())?;
+        let now = self.clock.now();
+        Validation::new(self.account.as_str())
+            .client_id(self.client_id.as_str())
+            .issuer(lp_jwt::SENTINEL_ISSUER)
+            .leeway(self.leeway)
+            .validate(decoded.header(), decoded.claims(), now)?;
+        let (header, claims) = decoded.into_parts();
+        let lifetime = match parsed.expires_in {
+            Some(d) => d,
+            None => claims
+                .exp
+                .map(|exp| {
+                    exp.to_system_time()
+                        .duration_since(now)
+                        .unwrap_or(Duration::ZERO)
+                })
+                .unwrap_or(Duration::ZERO),
+        }
+        .min(MAX_LIFETIME);
+        let serve_until = sent_at + lifetime;
+        let margin =
+            (self.refresh_ahead + retry::full_jitter(self.refresh_jitter)).min(lifetime / 2);
+        let refresh_at = serve_until - margin;
+        let token = AppJwt {
+            inner: Arc::new(AppJwtInner {
+                token: parsed.access_token,
+                header,
+                claims,
+                token_type: parsed.token_type,
+                expires_at: serve_until,
+                expires_at_system: sent_at_system + lifetime,
+            }),
+        };
+        span.in_scope(|| {
+            tracing::info!(lifetime_s = lifetime.as_secs(), "appjwt fetched");
+        });
+        Ok(Cached {
+            token,
+            refresh_at,
+            serve_until,
+        })
+    }
+}

@@ -1,0 +1,202 @@
+//! The facade's error types.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use lp_domain::DomainError;
+use lp_jwt::{DecodeError, ValidationError};
+use lp_oauth::{RetryAfter, TokenError};
+
+use crate::transport::TransportError;
+
+/// Why [`AppJwtClient::token`](crate::AppJwtClient::token) or
+/// [`AppJwtClient::domains`](crate::AppJwtClient::domains) failed.
+///
+/// `Display` includes the cause's message, so printing the error alone is
+/// enough; [`source`](StdError::source) continues with the cause's own
+/// source, so a chain printer shows every message once. No variant ever
+/// holds the client secret or a token.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Error {
+    /// The Domain API answer could not be used (bad status, no `sentinel`).
+    Domain(DomainError),
+    /// Sentinel did not hand out a token (rejected, throttled, 5xx, bad body).
+    Token(TokenError),
+    /// The request could not be delivered or its answer not read.
+    Transport(TransportError),
+    /// The access token is not a well-formed compact JWT.
+    Decode(DecodeError),
+    /// The token is well formed but not acceptable (wrong account, client
+    /// id or issuer, expired).
+    Validation(ValidationError),
+    /// The retry policy's overall deadline would have passed before the next
+    /// attempt could finish.
+    DeadlineExceeded {
+        /// Attempts made, including the last one.
+        attempts: u32,
+        /// The last attempt's error.
+        last: Box<Error>,
+    },
+}
+
+impl Error {
+    /// Whether asking again later may succeed: 429, 5xx, and connection,
+    /// timeout or broken-connection errors. Rejected credentials, other 4xx,
+    /// unusable tokens and TLS errors are not retryable.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Domain(DomainError::Status { status }) => {
+                status.is_server_error() || *status == http::StatusCode::TOO_MANY_REQUESTS
+            }
+            Error::Domain(_) => false,
+            Error::Token(TokenError::Throttled { .. } | TokenError::Server { .. }) => true,
+            Error::Token(_) => false,
+            Error::Transport(e) => e.is_retryable(),
+            Error::Decode(_) | Error::Validation(_) => false,
+            Error::DeadlineExceeded { .. } => false,
+        }
+    }
+
+    /// Whether the server answered 429 Too Many Requests.
+    pub fn is_throttled(&self) -> bool {
+        match self {
+            Error::Domain(DomainError::Status { status }) => {
+                *status == http::StatusCode::TOO_MANY_REQUESTS
+            }
+            Error::Token(TokenError::Throttled { .. }) => true,
+            Error::DeadlineExceeded { last, .. } => last.is_throttled(),
+            _ => false,
+        }
+    }
+
+    /// The server's `Retry-After`, when it sent one.
+    pub fn retry_after(&self) -> Option<RetryAfter> {
+        match self {
+            Error::Token(
+                TokenError::Throttled { retry_after, .. } | TokenError::Server { retry_after, .. },
+            ) => *retry_after,
+            Error::DeadlineExceeded { last, .. } => last.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of the answer behind this error, when there was one.
+    pub fn status(&self) -> Option<http::StatusCode> {
+        match self {
+            Error::Domain(e) => e.status(),
+            Error::Token(e) => Some(e.status()),
+            Error::DeadlineExceeded { last, .. } => last.status(),
+            Error::Transport(_) | Error::Decode(_) | Error::Validation(_) => None,
+        }
+    }
+
+    /// The innermost error: the last attempt's for
+    /// [`Error::DeadlineExceeded`], `self` otherwise.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::DeadlineExceeded { last, .. } => last.root(),
+            other => other,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Domain(e) => write!(f, "domain lookup failed: {e}"),
+            Error::Token(e) => write!(f, "token request failed: {e}"),
+            Error::Transport(e) => write!(f, "transport error: {e}"),
+            Error::Decode(e) => write!(f, "access token is not a valid jwt: {e}"),
+            Error::Validation(e) => write!(f, "access token refused: {e}"),
+            Error::DeadlineExceeded { attempts, last } => {
+                write!(f, "retry deadline exceeded after {attempts} attempt")?;
+                if *attempts != 1 {
+                    f.write_str("s")?;
+                }
+                write!(f, ": {last}")
+            }
+        }
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        // `Display` already includes the cause's message, so the chain
+        // continues with the cause's own source.
+        match self {
+            Error::Domain(e) => e.source(),
+            Error::Token(e) => e.source(),
+            Error::Transport(e) => e.source(),
+            Error::Decode(e) => e.source(),
+            Error::Validation(e) => e.source(),
+            Error::DeadlineExceeded { last, .. } => last.source(),
+        }
+    }
+}
+
+impl From<DomainError> for Error {
+    fn from(e: DomainError) -> Self {
+        Error::Domain(e)
+    }
+}
+
+impl From<TokenError> for Error {
+    fn from(e: TokenError) -> Self {
+        Error::Token(e)
+    }
+}
+
+impl From<TransportError> for Error {
+    fn from(e: TransportError) -> Self {
+        Error::Transport(e)
+    }
+}
+
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        Error::Decode(e)
+    }
+}
+
+impl From<ValidationError> for Error {
+    fn from(e: ValidationError) -> Self {
+        Error::Validation(e)
+    }
+}
+
+/// Why [`AppJwtClientBuilder::build`](crate::AppJwtClientBuilder::build)
+/// failed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No transport was given and the `hyper-transport` feature is off.
+    NoTransport,
+    /// The default transport could not be built.
+    Transport(TransportError),
+    /// A configured host is not valid.
+    InvalidHost(lp_ids::IdError),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::NoTransport => f.write_str(
+                "no transport configured: call `AppJwtClientBuilder::transport` \
+                 or enable the `hyper-transport` feature",
+            ),
+            BuildError::Transport(e) => write!(f, "cannot build the default transport: {e}"),
+            BuildError::InvalidHost(e) => write!(f, "invalid host: {e}"),
+        }
+    }
+}
+
+impl StdError for BuildError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            BuildError::NoTransport => None,
+            BuildError::Transport(e) => e.source(),
+            BuildError::InvalidHost(e) => e.source(),
+        }
+    }
+}

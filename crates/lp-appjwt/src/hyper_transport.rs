@@ -1,0 +1,417 @@
+//! The default transport: hyper 1.x over rustls (ring provider).
+
+use std::error::Error as StdError;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::transport::{Transport, TransportError, TransportErrorKind, TransportFuture};
+
+/// Default time allowed to establish a TCP connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time allowed for a whole request, connect to last body byte.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default cap on a response body.
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
+/// How long an idle pooled connection is kept for reuse.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The default [`Transport`]: a pooled hyper client (HTTP/1.1 keep-alive,
+/// HTTP/2 when the server offers it through ALPN) over rustls with the
+/// `ring` provider.
+///
+/// - Trust: the webpki root store, plus any roots added with
+///   [`HyperTransportBuilder::add_root_pem`] (for the emulator or a
+///   corporate proxy).
+/// - Timeouts: connect (default 5 s) and whole request (default 15 s).
+/// - The response body is read with a cap (default 1 MiB) and never buffered
+///   past it.
+/// - Redirects are not followed.
+/// - Plain `http://` is refused unless
+///   [`HyperTransportBuilder::allow_plain_http_loopback`] is set, and even
+///   then only for loopback hosts.
+///
+/// Cloning is cheap and clones share the connection pool. It needs a tokio
+/// runtime when sending.
+#[derive(Clone)]
+pub struct HyperTransport {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    request_timeout: Duration,
+    max_body: usize,
+    plain_http_loopback: bool,
+}
+
+impl std::fmt::Debug for HyperTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HyperTransport")
+            .field("request_timeout", &self.request_timeout)
+            .field("max_body", &self.max_body)
+            .field("plain_http_loopback", &self.plain_http_loopback)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`HyperTransport`].
+#[derive(Debug, Clone)]
+pub struct HyperTransportBuilder {
+    extra_roots: Vec<CertificateDer<'static>>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    max_body: usize,
+    plain_http_loopback: bool,
+    webpki_roots: bool,
+}
+
+impl Default for HyperTransportBuilder {
+    fn default() -> Self {
+        HyperTransportBuilder {
+            extra_roots: Vec::new(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_body: DEFAULT_MAX_BODY,
+            plain_http_loopback: false,
+            webpki_roots: true,
+        }
+    }
+}
+
+impl HyperTransport {
+    /// A builder with the defaults described on [`HyperTransport`].
+    pub fn builder() -> HyperTransportBuilder {
+        HyperTransportBuilder::default()
+    }
+
+    /// A transport with all defaults.
+    pub fn new() -> Result<Self, TransportError> {
+        HyperTransportBuilder::default().build()
+    }
+}
+
+impl HyperTransportBuilder {
+    /// Also trusts every certificate in `pem` (one or more `CERTIFICATE`
+    /// blocks). Fails when the PEM cannot be parsed or holds no certificate.
+    pub fn add_root_pem(mut self, pem: &[u8]) -> Result<Self, TransportError> {
+        let before = self.extra_roots.len();
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| {
+                TransportError::with_source(TransportErrorKind::Config, e)
+                    .with_detail("unreadable pem certificate")
+            })?;
+            self.extra_roots.push(cert);
+        }
+        if self.extra_roots.len() == before {
+            return Err(TransportError::new(TransportErrorKind::Config)
+                .with_detail("no certificate in pem"));
+        }
+        Ok(self)
+    }
+
+    /// Like [`HyperTransportBuilder::add_root_pem`], reading the PEM from a
+    /// file.
+    pub fn add_root_pem_file(self, path: &Path) -> Result<Self, TransportError> {
+        let pem = std::fs::read(path).map_err(|e| {
+            TransportError::with_source(TransportErrorKind::Config, e)
+                .with_detail("cannot read pem file")
+        })?;
+        self.add_root_pem(&pem)
+    }
+
+    /// Time allowed to establish the TCP connection (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for the whole request, from connecting to reading the
+    /// last body byte (default 15 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Largest response body accepted (default 1 MiB). A larger body fails
+    /// with [`TransportErrorKind::BodyTooLarge`] as soon as the cap is
+    /// passed.
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// Talks plain HTTP to loopback hosts (`localhost`, `127.0.0.0/8`,
+    /// `::1`), for an emulator started without TLS. Default `false`.
+    ///
+    /// When set, an `http://` URI to a loopback host is sent as it is, and
+    /// an `https://` URI to a loopback host (the protocol crates always
+    /// build `https://`) is rewritten to `http://`. Requests to any other
+    /// host are unaffected: they use TLS, and `http://` to them is refused
+    /// with [`TransportErrorKind::InsecureScheme`]. Do not set it to reach a
+    /// loopback server that speaks TLS.
+    pub fn allow_plain_http_loopback(mut self, allow: bool) -> Self {
+        self.plain_http_loopback = allow;
+        self
+    }
+
+    /// Whether to trust the webpki (Mozilla) root store (default `true`).
+    /// Turn it off to trust only the roots added with
+    /// [`HyperTransportBuilder::add_root_pem`].
+    pub fn webpki_roots(mut self, enable: bool) -> Self {
+        self.webpki_roots = enable;
+        self
+    }
+
+    /// Builds the transport. Fails when no root certificate would be trusted.
+    pub fn build(self) -> Result<HyperTransport, TransportError> {
+        let mut roots = rustls::RootCertStore::empty();
+        if self.webpki_roots {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        for cert in self.extra_roots {
+            roots.add(cert).map_err(|e| {
+                TransportError::with_source(TransportErrorKind::Config, e)
+                    .with_detail("unusable root certificate")
+            })?;
+        }
+        if roots.is_empty() {
+            return Err(TransportError::new(TransportErrorKind::Config)
+                .with_detail("no trusted root certificate"));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| {
+                TransportError::with_source(TransportErrorKind::Config, e)
+                    .with_detail("tls configuration")
+            })?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+
+        let mut http = HttpConnector::new();
+        // The https connector below does TLS itself; the inner connector
+        // must let `https://` URIs through.
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(self.connect_timeout));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .timer(TokioTimer::new())
+            .build(https);
+        Ok(HyperTransport {
+            client,
+            request_timeout: self.request_timeout,
+            max_body: self.max_body,
+            plain_http_loopback: self.plain_http_loopback,
+        })
+    }
+}
+
+fn is_loopback_host(uri: &http::Uri) -> bool {
+    let Some(host) = uri.host() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Applies the scheme policy: `https` passes; `http` only to loopback when
+/// allowed; with the loopback option, `https` to loopback becomes `http`.
+fn check_scheme(uri: http::Uri, plain_http_loopback: bool) -> Result<http::Uri, TransportError> {
+    let insecure = || TransportError::new(TransportErrorKind::InsecureScheme);
+    let loopback = is_loopback_host(&uri);
+    match uri.scheme_str() {
+        Some("https") if plain_http_loopback && loopback => {
+            let mut parts = uri.into_parts();
+            parts.scheme = Some(http::uri::Scheme::HTTP);
+            http::Uri::from_parts(parts).map_err(|e| {
+                TransportError::with_source(TransportErrorKind::Other, e)
+                    .with_detail("cannot rewrite uri")
+            })
+        }
+        Some("https") => Ok(uri),
+        Some("http") if plain_http_loopback && loopback => Ok(uri),
+        Some("http") => Err(insecure().with_detail("only https, or http to loopback when allowed")),
+        _ => Err(insecure().with_detail("unsupported scheme")),
+    }
+}
+
+/// Maps a hyper client error to a kind by looking through its causes.
+fn classify(err: hyper_util::client::legacy::Error) -> TransportError {
+    let mut kind = if err.is_connect() {
+        TransportErrorKind::Connect
+    } else {
+        TransportErrorKind::Io
+    };
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(&err);
+    while let Some(e) = cur {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            kind = TransportErrorKind::Tls;
+            break;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                kind = TransportErrorKind::Timeout;
+            }
+            // `io::Error::source` skips the wrapped error, so step into it.
+            cur = match io.get_ref() {
+                Some(inner) => Some(inner as &(dyn StdError + 'static)),
+                None => io.source(),
+            };
+            continue;
+        }
+        cur = e.source();
+    }
+    TransportError::with_source(kind, err)
+}
+
+impl HyperTransport {
+    async fn send_inner(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let (mut parts, body) = req.into_parts();
+        parts.uri = check_scheme(parts.uri, self.plain_http_loopback)?;
+        let req = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
+        let response = self.client.request(req).await.map_err(classify)?;
+        let (parts, body) = response.into_parts();
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let too_large = || {
+            TransportError::new(TransportErrorKind::BodyTooLarge)
+                .with_detail("response body over the limit")
+        };
+        if declared.is_some_and(|len| len > self.max_body as u64) {
+            return Err(too_large());
+        }
+        let collected = Limited::new(body, self.max_body)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    too_large()
+                } else {
+                    TransportError::with_source(TransportErrorKind::Io, e)
+                }
+            })?;
+        Ok(http::Response::from_parts(
+            parts,
+            collected.to_bytes().to_vec(),
+        ))
+    }
+}
+
+impl Transport for HyperTransport {
+    fn send(&self, req: http::Request<Vec<u8>>) -> TransportFuture<'_> {
+        Box::pin(async move {
+            tokio::time::timeout(self.request_timeout, self.send_inner(req))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(TransportError::timeout().with_detail("whole-request timeout elapsed"))
+                })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheme_policy() {
+        let check = |uri: &str, allow: bool, expected: Result<&str, TransportErrorKind>| {
+            let got = check_scheme(uri.parse().unwrap(), allow)
+                .map(|u| u.to_string())
+                .map_err(|e| e.kind());
+            assert_eq!(
+                got.as_deref().map_err(|k| *k),
+                expected,
+                "{uri} allow={allow}"
+            );
+        };
+        use TransportErrorKind::InsecureScheme as Insecure;
+        check(
+            "https://va.sentinel.liveperson.net/x",
+            false,
+            Ok("https://va.sentinel.liveperson.net/x"),
+        );
+        check(
+            "https://va.sentinel.liveperson.net/x",
+            true,
+            Ok("https://va.sentinel.liveperson.net/x"),
+        );
+        check("http://va.sentinel.liveperson.net/x", false, Err(Insecure));
+        check("http://va.sentinel.liveperson.net/x", true, Err(Insecure));
+        check("http://127.0.0.1:8080/x", false, Err(Insecure));
+        check(
+            "http://127.0.0.1:8080/x",
+            true,
+            Ok("http://127.0.0.1:8080/x"),
+        );
+        check(
+            "https://127.0.0.1:8080/x?a=b",
+            true,
+            Ok("http://127.0.0.1:8080/x?a=b"),
+        );
+        check(
+            "https://127.0.0.1:8080/x",
+            false,
+            Ok("https://127.0.0.1:8080/x"),
+        );
+        check("https://[::1]:8080/x", true, Ok("http://[::1]:8080/x"));
+        check(
+            "https://localhost:8080/x",
+            true,
+            Ok("http://localhost:8080/x"),
+        );
+        check("http://localhost.evil.example/x", true, Err(Insecure));
+        check("http://10.0.0.1/x", true, Err(Insecure));
+        check("ftp://127.0.0.1/x", true, Err(Insecure));
+        check("/relative", true, Err(Insecure));
+    }
+
+    #[test]
+    fn pem_errors() {
+        let check = |pem: &[u8]| {
+            let err = HyperTransport::builder().add_root_pem(pem).unwrap_err();
+            assert_eq!(err.kind(), TransportErrorKind::Config);
+        };
+        check(b"");
+        check(b"not a pem at all");
+        check(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n");
+        let err = HyperTransport::builder()
+            .add_root_pem_file(Path::new("/nonexistent/ca.pem"))
+            .unwrap_err();
+        assert_eq!(err.kind(), TransportErrorKind::Config);
+    }
+
+    #[test]
+    fn no_roots_is_an_error() {
+        let err = HyperTransport::builder()
+            .webpki_roots(false)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), TransportErrorKind::Config);
+        assert!(HyperTransport::builder().build().is_ok());
+    }
+}

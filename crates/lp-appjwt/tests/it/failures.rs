@@ -1,0 +1,290 @@
+//! Failures: what is retried, how long it waits, and what callers see.
+
+use std::time::Duration;
+
+use lp_appjwt::{Error, RetryPolicy, TransportError, TransportErrorKind};
+use lp_domain::DomainError;
+use lp_oauth::TokenError;
+
+use crate::support::*;
+
+fn status(code: u16, body: &str) -> Reply {
+    Reply::Status(
+        code,
+        vec![("content-type", "application/json".to_owned())],
+        body.to_owned(),
+    )
+}
+
+fn bad_token(f: impl FnOnce(&mut TokenSpec)) -> Reply {
+    let mut spec = TokenSpec::default();
+    f(&mut spec);
+    Reply::Token(spec)
+}
+
+/// Asks once with a fake that answers `reply` to the first token request;
+/// the error must satisfy `expected` and exactly one request must be sent.
+async fn check_not_retried(reply: Reply, expected: fn(&Error) -> bool) {
+    let fake = Fake::new();
+    fake.script_fetches([reply]);
+    let client = fake.client().build().unwrap();
+    let err = client.token().await.unwrap_err();
+    assert!(expected(&err), "unexpected error {err:?}");
+    assert!(!err.is_retryable(), "{err:?}");
+    assert_eq!(fake.fetches(), 1, "{err:?} was retried");
+    assert_error_clean(&err);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rejections_and_bad_tokens_are_not_retried() {
+    let invalid_client = r#"{"error":"invalid_client","error_description":"bad secret"}"#;
+    check_not_retried(status(401, invalid_client), |e| {
+        matches!(e, Error::Token(TokenError::Rejected { status, oauth: Some(o) })
+            if status.as_u16() == 401 && o.error == "invalid_client")
+    })
+    .await;
+    for code in [400, 403, 404, 405, 418] {
+        check_not_retried(status(code, "{}"), |e| {
+            matches!(e, Error::Token(TokenError::Rejected { .. }))
+        })
+        .await;
+    }
+    // Redirects are not followed: a 3xx is an error of its own.
+    check_not_retried(
+        Reply::Status(302, vec![("location", "https://evil.example/".to_owned())], String::new()),
+        |e| matches!(e, Error::Token(TokenError::UnexpectedStatus { status }) if status.as_u16() == 302),
+    )
+    .await;
+    check_not_retried(status(200, "not json"), |e| {
+        matches!(e, Error::Token(TokenError::Malformed { .. }))
+    })
+    .await;
+    check_not_retried(
+        status(200, r#"{"access_token":"not-a-jwt","token_type":"Bearer"}"#),
+        |e| matches!(e, Error::Decode(_)),
+    )
+    .await;
+    check_not_retried(bad_token(|s| s.aud = "99999999".into()), |e| {
+        matches!(
+            e,
+            Error::Validation(lp_jwt::ValidationError::Audience { .. })
+        )
+    })
+    .await;
+    check_not_retried(bad_token(|s| s.azp = "someone-else".into()), |e| {
+        matches!(
+            e,
+            Error::Validation(lp_jwt::ValidationError::AuthorizedParty { .. })
+        )
+    })
+    .await;
+    check_not_retried(bad_token(|s| s.iss = "Mallory".into()), |e| {
+        matches!(e, Error::Validation(lp_jwt::ValidationError::Issuer { .. }))
+    })
+    .await;
+    check_not_retried(
+        bad_token(|s| {
+            s.exp_in = -3600;
+            s.expires_in = None;
+        }),
+        |e| {
+            matches!(
+                e,
+                Error::Validation(lp_jwt::ValidationError::Expired { .. })
+            )
+        },
+    )
+    .await;
+    // An untrusted certificate stays untrusted.
+    check_not_retried(
+        Reply::Fail(TransportError::tls()),
+        |e| matches!(e, Error::Transport(t) if t.kind() == TransportErrorKind::Tls),
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn domain_api_rejection_is_not_retried() {
+    let fake = Fake::new();
+    fake.script_lookups([status(401, "")]);
+    let client = fake.client().build().unwrap();
+    let err = client.token().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Domain(DomainError::Status { status }) if status.as_u16() == 401),
+        "{err:?}"
+    );
+    assert_eq!((fake.lookups(), fake.fetches()), (1, 0));
+
+    // A map without sentinel is a typed error too.
+    let fake = Fake::new();
+    fake.script_lookups([status(200, r#"{"baseURIs":[]}"#)]);
+    let err = fake.client().build().unwrap().token().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Domain(DomainError::ServiceNotFound { .. })),
+        "{err:?}"
+    );
+}
+
+/// A 429 with `retry_after` (the header value, if any) followed by success:
+/// the second request must come exactly `expected` later.
+async fn check_throttle(retry_after: Option<String>, expected: Duration) {
+    let fake = Fake::new();
+    let headers = retry_after
+        .iter()
+        .map(|v| ("retry-after", v.clone()))
+        .collect();
+    fake.script_fetches([Reply::Status(429, headers, String::new())]);
+    let client = fake.client().build().unwrap();
+    client.token().await.unwrap();
+    assert_eq!(fake.fetches(), 2);
+    assert_eq!(
+        fake.fetch_gaps(),
+        vec![expected],
+        "retry-after {retry_after:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_waits_for_retry_after_and_at_least_one_second() {
+    check_throttle(Some("7".into()), secs(7)).await;
+    check_throttle(Some("0".into()), secs(1)).await;
+    check_throttle(None, secs(1)).await;
+    // An HTTP date is read against the injected wall clock (the fake's
+    // clock, which starts at WALL_START when the fake is made).
+    check_throttle(Some("Mon, 04 Nov 2019 16:01:00 GMT".into()), secs(13)).await;
+    // Garbage is ignored, the minimum applies.
+    check_throttle(Some("soon".into()), secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_beyond_the_deadline_gives_up_at_once() {
+    let fake = Fake::new();
+    fake.script_fetches([Reply::Status(
+        429,
+        vec![("retry-after", "120".into())],
+        String::new(),
+    )]);
+    let client = fake.client().build().unwrap();
+    let started = tokio::time::Instant::now();
+    let err = client.token().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::DeadlineExceeded { attempts: 1, last }
+            if matches!(**last, Error::Token(TokenError::Throttled { .. }))),
+        "{err:?}"
+    );
+    assert!(err.is_throttled());
+    assert_eq!(tokio::time::Instant::now(), started);
+    assert_eq!(fake.fetches(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_errors_are_retried_with_backoff_then_surfaced() {
+    let fake = Fake::new();
+    fake.script_fetches(std::iter::repeat_n(status(503, ""), 4));
+    let client = fake.client().build().unwrap();
+    let err = client.token().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Token(TokenError::Server { status, .. }) if status.as_u16() == 503),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    assert_eq!(fake.fetches(), 4);
+    // Full jitter: each pause is at most base * 2^n, capped.
+    let gaps = fake.fetch_gaps();
+    let caps = [500, 1000, 2000].map(Duration::from_millis);
+    assert_eq!(gaps.len(), 3);
+    for (gap, cap) in gaps.iter().zip(caps) {
+        assert!(*gap <= cap, "{gaps:?}");
+    }
+    assert_error_clean(&err);
+
+    // Two failures, then Sentinel recovers: the caller never sees them.
+    let fake = Fake::new();
+    fake.script_fetches([
+        status(500, ""),
+        Reply::Fail(TransportError::connect()),
+        Reply::Ok,
+    ]);
+    let client = fake.client().build().unwrap();
+    client.token().await.unwrap();
+    assert_eq!(fake.fetches(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_bounds_a_hanging_transport() {
+    let fake = Fake::new();
+    fake.set_latency(secs(3600));
+    let client = fake
+        .client()
+        .retry_policy(RetryPolicy {
+            deadline: secs(10),
+            ..RetryPolicy::default()
+        })
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let err = client.token().await.unwrap_err();
+    assert!(
+        matches!(err, Error::DeadlineExceeded { attempts: 1, .. }),
+        "{err:?}"
+    );
+    assert_eq!(tokio::time::Instant::now() - started, secs(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn connection_error_to_sentinel_looks_it_up_again() {
+    let fake = Fake::new();
+    fake.script_fetches([Reply::Fail(TransportError::connect())]);
+    let client = fake.client().build().unwrap();
+    client.token().await.unwrap();
+    assert_eq!((fake.lookups(), fake.fetches()), (2, 2));
+
+    // A 5xx is not a sign of a stale host: the map is kept.
+    let fake = Fake::new();
+    fake.script_fetches([status(503, "")]);
+    let client = fake.client().build().unwrap();
+    client.token().await.unwrap();
+    assert_eq!((fake.lookups(), fake.fetches()), (1, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_refresh_serves_the_cached_token_until_it_expires() {
+    let fake = Fake::new();
+    let client = fake.client().domain_ttl(secs(100_000)).build().unwrap();
+    let first = client.token().await.unwrap();
+    fake.script_fetches(std::iter::repeat_n(status(503, ""), 1000));
+
+    // Into the refresh window: one attempt fails, the cached token is served.
+    tokio::time::advance(secs(3301)).await;
+    assert_eq!(client.token().await.unwrap().secret(), first.secret());
+    assert_eq!(fake.fetches(), 2);
+    // Backing off: no request for the next callers.
+    for _ in 0..100 {
+        assert_eq!(client.token().await.unwrap().secret(), first.secret());
+    }
+    assert_eq!(fake.fetches(), 2);
+    // After the backoff (at most the max delay), another single attempt.
+    tokio::time::advance(secs(16)).await;
+    assert_eq!(client.token().await.unwrap().secret(), first.secret());
+    assert_eq!(fake.fetches(), 3);
+
+    // Keep calling through the window: attempts stay spaced by backoff.
+    let mut served = 0;
+    while first.remaining() > Duration::ZERO {
+        assert_eq!(client.token().await.unwrap().secret(), first.secret());
+        served += 1;
+        tokio::time::advance(Duration::from_millis(250)).await;
+    }
+    assert!(served > 1000);
+    let attempts_in_window = fake.fetches();
+    // Backoff grows to 7.5..15 s: a few dozen attempts in 5 minutes at most.
+    assert!(attempts_in_window <= 50, "{attempts_in_window} attempts");
+
+    // Expired: now the caller sees the error, after the full retry policy.
+    let err = client.token().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Token(TokenError::Server { .. })),
+        "{err:?}"
+    );
+    assert_eq!(fake.fetches(), attempts_in_window + 4);
+}

@@ -1,0 +1,247 @@
+//! The happy path: exact requests, caching, refresh ahead.
+
+use std::time::Duration;
+
+use lp_appjwt::{ApiVersion, Host};
+
+use crate::support::*;
+
+#[tokio::test(start_paused = true)]
+async fn v1_looks_up_sentinel_then_fetches_a_validated_token() {
+    let fake = Fake::new();
+    let client = fake.client().build().unwrap();
+    let jwt = client.token().await.unwrap();
+    assert_eq!((fake.lookups(), fake.fetches()), (1, 1));
+
+    let claims = jwt.claims();
+    assert_eq!(claims.azp.as_deref(), Some(CLIENT_ID));
+    assert_eq!(claims.iss.as_deref(), Some("Sentinel"));
+    assert_eq!(claims.scope.as_deref(), Some("msg.consumer"));
+    assert_eq!(jwt.header().kid.as_deref(), Some("appjwt-13-05-17"));
+    assert_eq!(jwt.token_type(), "Bearer");
+    assert_eq!(jwt.secret().split('.').count(), 3);
+    assert_eq!(jwt.authorization_header_value(), jwt.secret());
+    assert_eq!(jwt.remaining(), secs(3600));
+    assert_eq!(jwt.expires_at_system(), fake.clock.now() + secs(3600));
+}
+
+#[tokio::test(start_paused = true)]
+async fn v2_with_a_fixed_sentinel_skips_the_lookup() {
+    let mut fake = Fake::with_version(ApiVersion::V2);
+    std::sync::Arc::get_mut(&mut fake).unwrap().sentinel = "127.0.0.1:8443".to_owned();
+    let client = fake
+        .client()
+        .sentinel_host(Host::parse("127.0.0.1:8443").unwrap())
+        .build()
+        .unwrap();
+    client.token().await.unwrap();
+    assert_eq!((fake.lookups(), fake.fetches()), (0, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cached_token_is_reused_until_the_refresh_point() {
+    let fake = Fake::new();
+    let client = fake.client().build().unwrap();
+    let first = client.token().await.unwrap();
+    for _ in 0..100 {
+        assert_eq!(client.token().await.unwrap().secret(), first.secret());
+    }
+    tokio::time::advance(secs(3600 - 300 - 1)).await;
+    assert_eq!(client.token().await.unwrap().secret(), first.secret());
+    assert_eq!(fake.fetches(), 1);
+
+    tokio::time::advance(secs(2)).await;
+    let second = client.token().await.unwrap();
+    assert_ne!(second.secret(), first.secret());
+    assert_eq!(fake.fetches(), 2);
+    // The domain map's TTL (600 s) ran out meanwhile, so the refresh looked
+    // sentinel up again.
+    assert_eq!(fake.lookups(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn domain_map_is_cached_for_its_ttl() {
+    let fake = Fake::new();
+    let client = fake
+        .client()
+        .domain_ttl(secs(600))
+        .invalidate_min_interval(Duration::ZERO)
+        .build()
+        .unwrap();
+    client.token().await.unwrap();
+    tokio::time::advance(secs(599)).await;
+    client.invalidate();
+    client.token().await.unwrap();
+    assert_eq!((fake.lookups(), fake.fetches()), (1, 2));
+    tokio::time::advance(secs(2)).await;
+    client.invalidate();
+    client.token().await.unwrap();
+    assert_eq!((fake.lookups(), fake.fetches()), (2, 3));
+
+    // `domains()` shares the cache and asks the Domain API only when stale.
+    let map = client.domains().await.unwrap();
+    assert_eq!(
+        map.get("sentinel").map(|h| h.to_string()).as_deref(),
+        Some(SENTINEL)
+    );
+    assert_eq!(map.len(), 2);
+    assert_eq!(fake.lookups(), 2);
+}
+
+/// One case of the refresh-point table: the answer's `expires_in` and `exp`,
+/// the fake's latency, and when (after the call returned) a refresh must
+/// happen.
+struct RefreshCase {
+    expires_in: Option<u64>,
+    exp_in: i64,
+    latency: u64,
+    refresh_after: u64,
+}
+
+async fn check_refresh(case: RefreshCase) {
+    let fake = Fake::new();
+    fake.set_latency(secs(case.latency));
+    fake.script_fetches([Reply::Token(TokenSpec {
+        expires_in: case.expires_in,
+        exp_in: case.exp_in,
+        ..TokenSpec::default()
+    })]);
+    let client = fake.client().build().unwrap();
+    let first = client.token().await.unwrap();
+    let label = format!("expires_in {:?} exp +{}", case.expires_in, case.exp_in);
+
+    tokio::time::advance(secs(case.refresh_after) - Duration::from_millis(1)).await;
+    assert_eq!(
+        client.token().await.unwrap().secret(),
+        first.secret(),
+        "{label}"
+    );
+    assert_eq!(fake.fetches(), 1, "{label}: refreshed too early");
+
+    tokio::time::advance(Duration::from_millis(2)).await;
+    fake.set_latency(Duration::ZERO);
+    assert_ne!(
+        client.token().await.unwrap().secret(),
+        first.secret(),
+        "{label}"
+    );
+    assert_eq!(fake.fetches(), 2, "{label}: did not refresh");
+}
+
+#[tokio::test(start_paused = true)]
+async fn refresh_point_follows_the_lifetime() {
+    let cases = [
+        // expires_in wins; refresh 5 min before the end.
+        RefreshCase {
+            expires_in: Some(3600),
+            exp_in: 3600,
+            latency: 0,
+            refresh_after: 3300,
+        },
+        // Without expires_in the lifetime is exp minus the injected clock.
+        RefreshCase {
+            expires_in: None,
+            exp_in: 3600,
+            latency: 0,
+            refresh_after: 3300,
+        },
+        RefreshCase {
+            expires_in: None,
+            exp_in: 1800,
+            latency: 0,
+            refresh_after: 1500,
+        },
+        // expires_in is preferred over exp.
+        RefreshCase {
+            expires_in: Some(1200),
+            exp_in: 3600,
+            latency: 0,
+            refresh_after: 900,
+        },
+        // Short lifetimes refresh at half-life, not immediately.
+        RefreshCase {
+            expires_in: Some(120),
+            exp_in: 3600,
+            latency: 0,
+            refresh_after: 60,
+        },
+        RefreshCase {
+            expires_in: None,
+            exp_in: 10,
+            latency: 0,
+            refresh_after: 5,
+        },
+        // Lifetime is measured from when the token request was sent: 2 s
+        // of latency (on the lookup and on the token request) move the
+        // refresh point 2 s closer to the answer.
+        RefreshCase {
+            expires_in: Some(3600),
+            exp_in: 3600,
+            latency: 2,
+            refresh_after: 3298,
+        },
+        RefreshCase {
+            expires_in: None,
+            exp_in: 3600,
+            latency: 2,
+            refresh_after: 3298,
+        },
+        // Absurd lifetimes are capped at a day.
+        RefreshCase {
+            expires_in: Some(10_000_000),
+            exp_in: 10_000_000,
+            latency: 0,
+            refresh_after: 86_100,
+        },
+    ];
+    for case in cases {
+        check_refresh(case).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn jitter_moves_the_refresh_point_earlier_only() {
+    let fake = Fake::new();
+    let client = fake.client().refresh_jitter(secs(60)).build().unwrap();
+    let first = client.token().await.unwrap();
+    // Latest possible refresh point: 3300 s; earliest 3240 s.
+    tokio::time::advance(secs(3239)).await;
+    assert_eq!(client.token().await.unwrap().secret(), first.secret());
+    assert_eq!(fake.fetches(), 1);
+    tokio::time::advance(secs(61)).await;
+    client.token().await.unwrap();
+    assert_eq!(fake.fetches(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn during_a_refresh_other_callers_get_the_cached_token_at_once() {
+    let fake = Fake::new();
+    let client = fake.client().domain_ttl(secs(100_000)).build().unwrap();
+    let first = client.token().await.unwrap();
+    tokio::time::advance(secs(3301)).await;
+    fake.set_latency(secs(5));
+
+    let refresher = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .token()
+                .await
+                .map(|t| (t, tokio::time::Instant::now()))
+        }
+    });
+    tokio::task::yield_now().await;
+    let started = tokio::time::Instant::now();
+    let other = client.token().await.unwrap();
+    assert_eq!(other.secret(), first.secret());
+    assert_eq!(
+        tokio::time::Instant::now(),
+        started,
+        "the other caller waited"
+    );
+
+    let (refreshed, at) = refresher.await.unwrap().unwrap();
+    assert_ne!(refreshed.secret(), first.secret());
+    assert_eq!(at - started, secs(5));
+    assert_eq!(fake.fetches(), 2);
+}

@@ -1,0 +1,320 @@
+//! A fake LivePerson: a transport closure that checks every request exactly
+//! and answers from a script, plus a wall clock that follows tokio's paused
+//! clock.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use lp_appjwt::{
+    AccountId, ApiVersion, AppJwtClient, AppJwtClientBuilder, ClientId, ClientSecret, Transport,
+    TransportError,
+};
+use tokio::time::Instant;
+
+pub const ACCOUNT: &str = "56072331";
+pub const CLIENT_ID: &str = "75588e18-0213-4e33-8174-883acac7e3c4";
+/// Distinctive so a leak is easy to find in any string.
+pub const SECRET: &str = "TOPSECRET-sh0uld-n3ver-leak";
+pub const SENTINEL: &str = "va.sentinel.liveperson.net";
+/// Mon, 04 Nov 2019 16:00:47 GMT, the date in the seed's example response.
+pub const WALL_START: u64 = 1_572_883_247;
+
+/// Wall time that starts at [`WALL_START`] and advances with tokio's clock,
+/// so paused-time tests move both together.
+#[derive(Clone, Copy)]
+pub struct TestClock {
+    start: Instant,
+}
+
+impl TestClock {
+    pub fn new() -> Self {
+        TestClock {
+            start: Instant::now(),
+        }
+    }
+    pub fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(WALL_START) + self.start.elapsed()
+    }
+    pub fn now_secs(&self) -> i64 {
+        self.now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    }
+}
+
+/// What the fake does with one request.
+#[derive(Clone)]
+pub enum Reply {
+    /// A valid answer: the domain map, or a fresh token with `expires_in`
+    /// 3600.
+    Ok,
+    /// A token with these properties.
+    Token(TokenSpec),
+    /// Any status, headers and body.
+    Status(u16, Vec<(&'static str, String)>, String),
+    /// A transport failure.
+    Fail(TransportError),
+}
+
+#[derive(Clone)]
+pub struct TokenSpec {
+    pub expires_in: Option<u64>,
+    /// `exp` relative to the fake's wall clock at answer time.
+    pub exp_in: i64,
+    pub aud: String,
+    pub azp: String,
+    pub iss: String,
+}
+
+impl Default for TokenSpec {
+    fn default() -> Self {
+        TokenSpec {
+            expires_in: Some(3600),
+            exp_in: 3600,
+            aud: ACCOUNT.to_owned(),
+            azp: CLIENT_ID.to_owned(),
+            iss: "Sentinel".to_owned(),
+        }
+    }
+}
+
+pub struct Fake {
+    pub clock: TestClock,
+    pub version: ApiVersion,
+    /// Host expected in token requests.
+    pub sentinel: String,
+    /// How long each answer takes (paused time advances on its own).
+    pub latency: Mutex<Duration>,
+    lookups: AtomicUsize,
+    fetches: AtomicUsize,
+    lookup_script: Mutex<VecDeque<Reply>>,
+    fetch_script: Mutex<VecDeque<Reply>>,
+    /// When each token request arrived.
+    pub fetch_times: Mutex<Vec<Instant>>,
+    issued: AtomicUsize,
+}
+
+impl Fake {
+    pub fn new() -> Arc<Self> {
+        Self::with_version(ApiVersion::V1)
+    }
+
+    pub fn with_version(version: ApiVersion) -> Arc<Self> {
+        Arc::new(Fake {
+            clock: TestClock::new(),
+            version,
+            sentinel: SENTINEL.to_owned(),
+            latency: Mutex::new(Duration::ZERO),
+            lookups: AtomicUsize::new(0),
+            fetches: AtomicUsize::new(0),
+            lookup_script: Mutex::new(VecDeque::new()),
+            fetch_script: Mutex::new(VecDeque::new()),
+            fetch_times: Mutex::new(Vec::new()),
+            issued: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn lookups(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst)
+    }
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+    pub fn set_latency(&self, d: Duration) {
+        *self.latency.lock().unwrap() = d;
+    }
+    pub fn script_lookups(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.lookup_script.lock().unwrap().extend(replies);
+    }
+    pub fn script_fetches(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.fetch_script.lock().unwrap().extend(replies);
+    }
+    /// Gaps between consecutive token requests.
+    pub fn fetch_gaps(&self) -> Vec<Duration> {
+        let t = self.fetch_times.lock().unwrap();
+        t.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
+    pub fn transport(self: &Arc<Self>) -> impl Transport + use<> {
+        let fake = Arc::clone(self);
+        move |req: http::Request<Vec<u8>>| {
+            let fake = Arc::clone(&fake);
+            async move { fake.handle(req).await }
+        }
+    }
+
+    /// A builder wired to this fake: its transport, its clock, no jitter.
+    pub fn client(self: &Arc<Self>) -> AppJwtClientBuilder {
+        let clock = self.clock;
+        AppJwtClient::builder(
+            AccountId::new(ACCOUNT).unwrap(),
+            ClientId::new(CLIENT_ID).unwrap(),
+            ClientSecret::new(SECRET).unwrap(),
+        )
+        .transport(self.transport())
+        .clock(move || clock.now())
+        .refresh_jitter(Duration::ZERO)
+        .api_version(self.version)
+    }
+
+    async fn handle(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let is_lookup = req.uri().path().ends_with("/baseURI.json");
+        let reply = if is_lookup {
+            check_lookup(&req);
+            self.lookups.fetch_add(1, Ordering::SeqCst);
+            self.lookup_script.lock().unwrap().pop_front()
+        } else {
+            check_token_request(&req, self.version, &self.sentinel);
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            self.fetch_times.lock().unwrap().push(Instant::now());
+            self.fetch_script.lock().unwrap().pop_front()
+        };
+        let latency = *self.latency.lock().unwrap();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        match reply.unwrap_or(Reply::Ok) {
+            Reply::Ok if is_lookup => Ok(json(200, &domain_body(&self.sentinel))),
+            Reply::Ok => Ok(self.token_response(&TokenSpec::default())),
+            Reply::Token(spec) => Ok(self.token_response(&spec)),
+            Reply::Status(status, headers, body) => {
+                let mut b = http::Response::builder().status(status);
+                for (k, v) in headers {
+                    b = b.header(k, v);
+                }
+                Ok(b.body(body.into_bytes()).unwrap())
+            }
+            Reply::Fail(e) => Err(e),
+        }
+    }
+
+    fn token_response(&self, spec: &TokenSpec) -> http::Response<Vec<u8>> {
+        let n = self.issued.fetch_add(1, Ordering::SeqCst);
+        let now = self.clock.now_secs();
+        let token = make_token(spec, now, n);
+        let mut body = serde_json::json!({ "access_token": token, "token_type": "Bearer" });
+        if let Some(e) = spec.expires_in {
+            body["expires_in"] = e.into();
+        }
+        json(200, &body.to_string())
+    }
+}
+
+pub fn domain_body(sentinel: &str) -> String {
+    serde_json::json!({ "baseURIs": [
+        { "service": "liveEngageUI", "account": ACCOUNT, "baseURI": "lo.le1.liveperson.net" },
+        { "service": "sentinel", "account": ACCOUNT, "baseURI": sentinel },
+    ]})
+    .to_string()
+}
+
+fn json(status: u16, body: &str) -> http::Response<Vec<u8>> {
+    http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json;charset=utf-8")
+        .body(body.as_bytes().to_vec())
+        .unwrap()
+}
+
+/// A compact JWT with a dummy signature; `n` makes each token unique.
+pub fn make_token(spec: &TokenSpec, now: i64, n: usize) -> String {
+    let header = serde_json::json!({ "kid": "appjwt-13-05-17", "typ": "JWT", "alg": "RS256" });
+    let claims = serde_json::json!({
+        "aud": spec.aud, "azp": spec.azp, "scope": "msg.consumer", "iss": spec.iss,
+        "exp": now + spec.exp_in, "iat": now, "n": n,
+    });
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode(b"dummy signature"),
+    )
+}
+
+fn check_lookup(req: &http::Request<Vec<u8>>) {
+    assert_eq!(req.method(), http::Method::GET);
+    assert_eq!(
+        req.uri().to_string(),
+        format!(
+            "https://api.liveperson.net/api/account/{ACCOUNT}/service/baseURI.json?version=1.0"
+        )
+    );
+    assert!(req.body().is_empty());
+    assert_no_secret_outside_body(req);
+}
+
+fn check_token_request(req: &http::Request<Vec<u8>>, version: ApiVersion, sentinel: &str) {
+    assert_eq!(req.method(), http::Method::POST);
+    let uri = req.uri();
+    assert_eq!(uri.scheme_str(), Some("https"));
+    assert_eq!(uri.authority().map(|a| a.as_str()), Some(sentinel));
+    let mut expected_form = vec![
+        ("client_id".to_owned(), CLIENT_ID.to_owned()),
+        ("client_secret".to_owned(), SECRET.to_owned()),
+    ];
+    match version {
+        ApiVersion::V1 => {
+            assert_eq!(
+                uri.path(),
+                format!("/sentinel/api/account/{ACCOUNT}/app/token")
+            );
+            assert_eq!(uri.query(), Some("v=1.0&grant_type=client_credentials"));
+        }
+        ApiVersion::V2 => {
+            assert_eq!(
+                uri.path(),
+                format!("/sentinel/api/v2/account/{ACCOUNT}/app/token")
+            );
+            assert_eq!(uri.query(), None);
+            expected_form.push(("grant_type".to_owned(), "client_credentials".to_owned()));
+        }
+    }
+    assert_eq!(
+        req.headers().get(http::header::CONTENT_TYPE).unwrap(),
+        "application/x-www-form-urlencoded"
+    );
+    let form: Vec<(String, String)> = form_urlencoded::parse(req.body())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    assert_eq!(form, expected_form);
+    assert_no_secret_outside_body(req);
+}
+
+fn assert_no_secret_outside_body(req: &http::Request<Vec<u8>>) {
+    assert!(!req.uri().to_string().contains(SECRET));
+    for (name, value) in req.headers() {
+        assert!(
+            !String::from_utf8_lossy(value.as_bytes()).contains(SECRET),
+            "secret in header {name}"
+        );
+    }
+}
+
+/// Fails the test if `s` shows the secret or any token the fake issued.
+pub fn assert_clean(s: &str) {
+    assert!(!s.contains(SECRET), "secret leaked: {s}");
+    // Every token starts with the same base64url header.
+    let header_b64 = URL_SAFE_NO_PAD.encode(
+        serde_json::json!({ "kid": "appjwt-13-05-17", "typ": "JWT", "alg": "RS256" }).to_string(),
+    );
+    assert!(!s.contains(&header_b64), "token leaked: {s}");
+}
+
+/// `Debug` and `Display` of an error, and of its sources, checked clean.
+pub fn assert_error_clean(e: &dyn std::error::Error) {
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = cur {
+        assert_clean(&format!("{err}"));
+        assert_clean(&format!("{err:?}"));
+        cur = err.source();
+    }
+}
+
+pub fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
