@@ -301,10 +301,12 @@ impl<'a> UnverifiedToken<'a> {
         let signature_b64 = token.get(second.saturating_add(1)..).unwrap_or_default();
 
         let ctx = Ctx::default();
-        let header = with_decoded(header_b64, 0, Segment::Header, |json| {
+        let mut buf = [0u8; STACK_BUF];
+        let header = with_decoded(&mut buf, header_b64, 0, Segment::Header, |json| {
             parse_json(json, Segment::Header, &ctx, HeaderSeed(&ctx))
         })?;
         let claims = with_decoded(
+            &mut buf,
             claims_b64,
             first.saturating_add(1),
             Segment::Claims,
@@ -357,8 +359,10 @@ impl<'a> UnverifiedToken<'a> {
 }
 
 /// Decodes one base64url segment starting at `start` in the token and hands
-/// the bytes to `f`, on the stack when they fit.
+/// the bytes to `f`, in `buf` (on the caller's stack, shared by header and
+/// claims) when they fit.
 fn with_decoded<R>(
+    buf: &mut [u8; STACK_BUF],
     b64: &str,
     start: usize,
     segment: Segment,
@@ -367,8 +371,7 @@ fn with_decoded<R>(
     let map = |e| base64_error(e, b64, start, segment);
     // Three bytes per four characters, rounded up: never too small.
     if b64.len() / 4 * 3 + 3 <= STACK_BUF {
-        let mut buf = [0u8; STACK_BUF];
-        let n = B64.decode_slice(b64, &mut buf).map_err(|e| match e {
+        let n = B64.decode_slice(b64, buf).map_err(|e| match e {
             base64::DecodeSliceError::DecodeError(e) => map(e),
             // Unreachable given the size check; reported as a length error
             // rather than a panic all the same.
