@@ -826,3 +826,33 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn route_parse_never_panics(path in ".{0,200}") {
+            let _ = Route::parse(&path);
+        }
+
+        #[test]
+        fn token_paths_round_trip(account in "[A-Za-z0-9_-]{1,20}", v2 in any::<bool>()) {
+            let path = if v2 {
+                format!("/sentinel/api/v2/account/{account}/app/token")
+            } else {
+                format!("/sentinel/api/account/{account}/app/token")
+            };
+            prop_assert_eq!(Route::parse(&path), Route::Token { account, v2 });
+        }
+
+        #[test]
+        fn single_never_panics(input in ".{0,100}") {
+            let pairs: Vec<(String, String)> =
+                form_urlencoded::parse(input.as_bytes()).into_owned().collect();
+            let _ = single(&pairs, "grant_type");
+        }
+    }
+}

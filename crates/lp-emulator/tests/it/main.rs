@@ -7,6 +7,7 @@ mod support;
 mod curl;
 mod domain;
 mod faults;
+mod fuzz;
 mod jwks;
 mod lifecycle;
 mod token;
