@@ -14,11 +14,7 @@ use crate::validate::RS256;
 
 /// LivePerson's published v1 public key for AppJWTs (RSA-2048,
 /// SubjectPublicKeyInfo DER, standard base64), from the "OAuth 2.0 Client
-/// Credentials" documentation page.
-///
-/// The page prints the text without its final `B` (`...QIDAQA`), which
-/// leaves the DER one byte short; the last byte is the final `0x01` of the
-/// exponent 65537 (`02 03 01 00 01`), restored here.
+/// Credentials" documentation page, character for character.
 pub const LIVEPERSON_V1_PUBLIC_KEY_B64: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAvGQctwBFFZBaSu+LC4LVk/4/XyVQmhcwM5a91lT7BwZug/GtpR+ZGpKkiZSgTehRdBJKSPjv5K6D8/cBm28OV11Mekjn1PJrveSXrRsfUbOqIHgpfVtnkxN3ZaV6GSWQrrZArkpbAm+Kf5o5jxFPhCadB8BdRGCbMI3rFEkYSFqnmptI3olIAtAjmtbLJnwYZyXl2WZXMBmORLXnV9aTMGp4uFZdX+QbK808q55zxSB5HM3N9B8NLUP1TELc6N2dhWk2RwR/C9WvQYH/UAnxqVEwrAXt+rb+YWuu92Dj4NLAmpEYbRQi+S+5Y6t5g6kX/QMQ/ycdFOW/WA3JoptUSQIDAQAB";
 
 /// The modulus of [`LIVEPERSON_V1_PUBLIC_KEY_B64`], so
