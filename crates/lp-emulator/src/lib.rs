@@ -17,7 +17,7 @@
 //!
 //! // A client trusts exactly this CA, finds `sentinel` through the Domain
 //! // API at `emulator.host()`, and posts its credentials there.
-//! let ca_pem = emulator.ca_pem().unwrap_or_default();
+//! let ca_pem = emulator.ca_pem();
 //! assert!(ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
 //! assert!(emulator.base_url().starts_with("https://127.0.0.1:"));
 //! assert!(emulator.jwks_json().contains("\"alg\":\"RS256\""));
@@ -417,9 +417,16 @@ impl EmulatorHandle {
         self.host.clone()
     }
 
-    /// PEM of the throw-away CA to trust; `None` in plain HTTP mode.
-    pub fn ca_pem(&self) -> Option<&str> {
-        self.tls.as_ref().map(|t| t.ca_pem.as_str())
+    /// PEM of the throw-away CA to trust; empty in plain HTTP mode (see
+    /// [`EmulatorHandle::is_tls`]).
+    pub fn ca_pem(&self) -> &str {
+        self.tls.as_ref().map_or("", |t| t.ca_pem.as_str())
+    }
+
+    /// Whether the emulator serves HTTPS (`false` with
+    /// [`EmulatorBuilder::plain_http`]).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// DER of the throw-away CA to trust; `None` in plain HTTP mode.
@@ -430,8 +437,8 @@ impl EmulatorHandle {
     /// Writes the CA's PEM to `path` (an `Unsupported` error in plain HTTP
     /// mode).
     pub fn write_ca_pem(&self, path: &Path) -> std::io::Result<()> {
-        match self.ca_pem() {
-            Some(pem) => std::fs::write(path, pem),
+        match &self.tls {
+            Some(tls) => std::fs::write(path, &tls.ca_pem),
             None => Err(std::io::Error::new(
                 std::io::ErrorKind::Unsupported,
                 "plain http mode has no ca",

@@ -11,7 +11,8 @@ use crate::support::*;
 async fn tls_names_alpn_and_ca() {
     let emu = emulator().await;
     assert!(emu.base_url().starts_with("https://127.0.0.1:"));
-    let pem = emu.ca_pem().expect("ca pem");
+    let pem = emu.ca_pem();
+    assert!(emu.is_tls());
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
     for name in ["127.0.0.1", "localhost"] {
         let reply = send_with_name(&emu, Req::get("/sentinel/well-known/jwks"), name)
@@ -74,7 +75,8 @@ async fn keep_alive_serves_several_requests_on_one_connection() {
 #[tokio::test]
 async fn plain_http_mode() {
     let emu = builder().plain_http(true).start().await.expect("start");
-    assert_eq!(emu.ca_pem(), None);
+    assert_eq!(emu.ca_pem(), "");
+    assert!(!emu.is_tls());
     assert!(emu.base_url().starts_with("http://127.0.0.1:"));
     let err = emu
         .write_ca_pem(&std::env::temp_dir().join("lp-emulator-none.pem"))
