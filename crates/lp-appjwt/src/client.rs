@@ -513,7 +513,9 @@ impl Inner {
                 if now >= current.serve_until {
                     return Err(err);
                 }
-                let next = (now + delay).min(current.serve_until);
+                let next = now
+                    .checked_add(delay)
+                    .map_or(current.serve_until, |t| t.min(current.serve_until));
                 tracing::warn!(
                     error = %err,
                     failures = flight.failures,
@@ -656,8 +658,10 @@ impl Inner {
         }
         .min(MAX_LIFETIME);
         let serve_until = sent_at + lifetime;
-        let margin =
-            (self.refresh_ahead + retry::full_jitter(self.refresh_jitter)).min(lifetime / 2);
+        let margin = self
+            .refresh_ahead
+            .saturating_add(retry::full_jitter(self.refresh_jitter))
+            .min(lifetime / 2);
         let refresh_at = serve_until - margin;
         let token = AppJwt {
             inner: Arc::new(AppJwtInner {
@@ -666,7 +670,9 @@ impl Inner {
                 claims,
                 token_type: parsed.token_type,
                 expires_at: serve_until,
-                expires_at_system: sent_at_system + lifetime,
+                expires_at_system: sent_at_system
+                    .checked_add(lifetime)
+                    .unwrap_or(sent_at_system),
             }),
         };
         span.in_scope(|| {

@@ -114,12 +114,17 @@ where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
-    let deadline = Instant::now() + policy.deadline;
+    // A deadline too far away to represent is no deadline.
+    let deadline = Instant::now().checked_add(policy.deadline);
     let max_attempts = policy.max_attempts.max(1);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let err = match tokio::time::timeout_at(deadline, op(attempt)).await {
+        let outcome = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, op(attempt)).await,
+            None => Ok(op(attempt).await),
+        };
+        let err = match outcome {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(err)) => err,
             Err(_) => {
@@ -138,7 +143,8 @@ where
             return Err(err);
         }
         let delay = policy.delay_for(&err, attempt, now(), full_jitter);
-        if Instant::now() + delay >= deadline {
+        let next = Instant::now().checked_add(delay);
+        if next.is_none() || deadline.is_some_and(|d| next.is_some_and(|n| n >= d)) {
             return Err(Error::DeadlineExceeded {
                 attempts: attempt,
                 last: Box::new(err),

@@ -128,3 +128,83 @@ async fn invalidated_token_is_not_served_when_the_fetch_fails() {
     client.token().await.unwrap();
     assert_eq!(fake.fetches(), 3);
 }
+
+#[test]
+fn client_and_token_are_send_and_sync() {
+    fn send_sync<T: Send + Sync + 'static>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let fake = Fake::new();
+    let client = fake.client().build().unwrap();
+    send_sync(&client);
+    send(&client.token());
+    send(&client.domains());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let jwt = runtime.block_on(client.token()).unwrap();
+    send_sync(&jwt);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_fetch_does_not_wedge_the_others() {
+    let fake = Fake::new();
+    fake.set_latency(secs(10));
+    let client = fake.client().build().unwrap();
+    let leader = tokio::spawn({
+        let client = client.clone();
+        async move { client.token().await }
+    });
+    tokio::time::advance(secs(1)).await;
+    leader.abort();
+    assert!(leader.await.unwrap_err().is_cancelled());
+    fake.set_latency(Duration::ZERO);
+    client.token().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn extreme_settings_do_not_panic() {
+    let fake = Fake::new();
+    fake.script_fetches([
+        Reply::Status(
+            503,
+            vec![("retry-after", u64::MAX.to_string())],
+            String::new(),
+        ),
+        Reply::Status(
+            429,
+            vec![("retry-after", "99999999999".into())],
+            String::new(),
+        ),
+    ]);
+    let client = fake
+        .client()
+        .retry_policy(lp_appjwt::RetryPolicy {
+            max_attempts: u32::MAX,
+            base_delay: Duration::MAX,
+            max_delay: Duration::MAX,
+            deadline: Duration::MAX,
+            min_throttle_delay: Duration::MAX,
+        })
+        .refresh_ahead(Duration::MAX)
+        .refresh_jitter(Duration::MAX)
+        .invalidate_min_interval(Duration::MAX)
+        .leeway(Duration::MAX)
+        .domain_ttl(Duration::MAX)
+        .build()
+        .unwrap();
+    let err = client.token().await.unwrap_err();
+    assert!(
+        matches!(err, Error::DeadlineExceeded { attempts: 1, .. }),
+        "{err:?}"
+    );
+    let err = client.token().await.unwrap_err();
+    assert!(
+        matches!(err, Error::DeadlineExceeded { attempts: 1, .. }),
+        "{err:?}"
+    );
+    client.token().await.unwrap();
+    client.invalidate();
+    client.invalidate();
+    client.token().await.unwrap();
+}
