@@ -1,2 +1,65 @@
-//! SKELETON: the `appjwt` command.
-fn main() {}
+//! `appjwt`: get, decode and inspect LivePerson AppJWTs from a terminal.
+//!
+//! Run `appjwt --help` for the commands; `appjwt demo` shows the whole flow
+//! against the embedded emulator without any network or setup.
+
+mod args;
+mod commands;
+mod exit;
+mod human;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("appjwt: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Token(a) => commands::token::run(a).await,
+            Command::Decode(a) => commands::decode::run(a),
+            Command::Domains(a) => commands::domains::run(a).await,
+            Command::Demo(a) => commands::demo::run(a).await,
+            Command::Emulator(a) => commands::emulator::run(a).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("appjwt: {}", failure.message);
+            failure.code()
+        }
+    }
+}
+
+/// `-v` turns on the library's `tracing` events on stderr; `-vv` adds debug
+/// detail. The libraries never put secrets or tokens into events.
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => return,
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::new(format!(
+        "lp_appjwt={level},lp_emulator={level},lp_cli={level}"
+    ));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .init();
+}

@@ -1,0 +1,170 @@
+//! The command line, as clap derives it. This is the contract scripts rely on.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Get, decode and inspect LivePerson AppJWTs.
+///
+/// The client secret is never taken on the command line (it would show in
+/// `ps` and shell history): set LP_CLIENT_SECRET or pass --client-secret-file.
+#[derive(Debug, Parser)]
+#[command(name = "appjwt", version, propagate_version = true)]
+pub struct Cli {
+    /// Log what the client does on stderr (-v info, -vv debug); secrets and
+    /// tokens are never logged.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch an AppJWT from Sentinel and print it.
+    Token(TokenArgs),
+    /// Decode a token (argument or stdin) and print its header and claims.
+    Decode(DecodeArgs),
+    /// Show the Domain API's hosts for an account.
+    Domains(DomainsArgs),
+    /// Run the whole flow against an embedded emulator: no network, no setup.
+    Demo(DemoArgs),
+    /// Run the Sentinel + Domain API emulator as a server until interrupted.
+    Emulator(EmulatorArgs),
+}
+
+/// Where to reach LivePerson and whom to trust.
+#[derive(Debug, Args)]
+pub struct Connection {
+    /// Domain API (CSDS) host, with an optional port.
+    #[arg(long, value_name = "HOST[:PORT]", default_value = "api.liveperson.net")]
+    pub csds_host: String,
+
+    /// Extra trusted root certificates (PEM), e.g. the emulator's CA.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// LivePerson account (site) id.
+    #[arg(long, value_name = "ACC")]
+    pub account: String,
+
+    /// OAuth client id (the app installation id).
+    #[arg(long, value_name = "ID")]
+    pub client_id: String,
+
+    /// Read the client secret from this file (a trailing newline is ignored)
+    /// instead of LP_CLIENT_SECRET.
+    #[arg(long, value_name = "PATH")]
+    pub client_secret_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub connection: Connection,
+
+    /// Sentinel host; skips the Domain API lookup.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub sentinel_host: Option<String>,
+
+    /// Sentinel token endpoint version.
+    #[arg(long, value_enum, default_value_t = Api::V1)]
+    pub api: Api,
+
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = TokenFormat::Token)]
+    pub format: TokenFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Api {
+    /// `/sentinel/api/account/{acc}/app/token?v=1.0`, as documented.
+    V1,
+    /// `/sentinel/api/v2/account/{acc}/app/token`.
+    V2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenFormat {
+    /// Only the access token and a newline, for `$(appjwt token ...)`.
+    Token,
+    /// One JSON object: access_token, token_type, expires_at, header, claims.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// The token; `-` or nothing reads it from stdin.
+    #[arg(value_name = "TOKEN|-")]
+    pub token: Option<String>,
+
+    /// Fail (exit 1) unless the token is for this account.
+    #[arg(long, value_name = "ACC")]
+    pub account: Option<String>,
+
+    /// Fail (exit 1) unless the token was issued to this client id.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    /// For people.
+    Text,
+    /// For scripts.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DomainsArgs {
+    /// LivePerson account (site) id.
+    #[arg(long, value_name = "ACC")]
+    pub account: String,
+
+    /// Show only this service (case sensitive), e.g. `sentinel`.
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+
+    #[command(flatten)]
+    pub connection: Connection,
+
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {}
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on (loopback unless you mean otherwise).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    pub listen: SocketAddr,
+
+    /// Write the emulator's CA certificate here (PEM), for --ca-file.
+    #[arg(long, value_name = "PEM")]
+    pub ca_out: PathBuf,
+
+    /// Account of the registered client.
+    #[arg(long, value_name = "ACC", default_value = "56072331")]
+    pub account: String,
+
+    /// Client id of the registered client; its secret is LP_CLIENT_SECRET.
+    #[arg(
+        long,
+        value_name = "ID",
+        default_value = "75588e18-0213-4e33-8174-883acac7e3c4"
+    )]
+    pub client_id: String,
+
+    /// Token lifetime in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub lifetime: u64,
+}

@@ -1,0 +1,94 @@
+//! Exit codes and the one-line failure every command reports.
+//!
+//! 0 success; 1 the server or the token said no; 2 bad usage or malformed
+//! input; 3 network, TLS or timeout trouble. clap's own usage errors exit 2.
+
+use std::fmt;
+use std::process::ExitCode;
+
+use lp_appjwt::{Error, TransportErrorKind};
+
+/// Why a command failed, with the exit code that says so to scripts.
+#[derive(Debug)]
+pub struct Failure {
+    pub kind: Kind,
+    pub message: String,
+}
+
+/// The classes of failure a script can tell apart by exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The server or the token said no.
+    Refused,
+    /// Bad usage or malformed input.
+    Usage,
+    /// Network, TLS or timeout trouble.
+    Network,
+}
+
+impl Failure {
+    pub fn refused(message: impl fmt::Display) -> Self {
+        Failure {
+            kind: Kind::Refused,
+            message: message.to_string(),
+        }
+    }
+
+    pub fn usage(message: impl fmt::Display) -> Self {
+        Failure {
+            kind: Kind::Usage,
+            message: message.to_string(),
+        }
+    }
+
+    pub fn network(message: impl fmt::Display) -> Self {
+        Failure {
+            kind: Kind::Network,
+            message: message.to_string(),
+        }
+    }
+
+    pub fn code(&self) -> ExitCode {
+        ExitCode::from(match self.kind {
+            Kind::Refused => 1,
+            Kind::Usage => 2,
+            Kind::Network => 3,
+        })
+    }
+
+    /// Classifies a facade error. The facade's messages never contain the
+    /// secret or the token, so they can be shown as they are.
+    pub fn from_client(context: &str, e: &Error) -> Self {
+        let kind = classify(e);
+        Failure {
+            kind,
+            message: format!("{context}: {}", chain(e)),
+        }
+    }
+}
+
+fn classify(e: &Error) -> Kind {
+    match e {
+        Error::Transport(t) => match t.kind() {
+            TransportErrorKind::InsecureScheme => Kind::Usage,
+            _ => Kind::Network,
+        },
+        Error::DeadlineExceeded { last, .. } => classify(last),
+        _ => Kind::Refused,
+    }
+}
+
+/// `error: cause: cause`, so a TLS failure shows what rustls said.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
