@@ -1,1 +1,6 @@
-//! Integration tests (filled in later).
+//! The real `lp-appjwt` client, over real TLS, against `lp-emulator` on
+//! loopback. One binary so it links once.
+
+mod faults;
+mod flow;
+mod support;
