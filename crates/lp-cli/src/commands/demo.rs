@@ -6,7 +6,6 @@ use std::time::SystemTime;
 use lp_appjwt::{AccountId, AppJwtClient, ClientId, HyperTransport};
 use lp_emulator::{Emulator, Endpoint};
 use lp_oauth::ClientSecret;
-use serde_json::json;
 
 use super::pretty;
 use crate::args::DemoArgs;
