@@ -4,6 +4,9 @@
 //! remembering them and the order. It has no dependencies so that it builds in
 //! a second on a fresh clone.
 
+mod bench;
+mod soak;
+
 use std::env;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -14,6 +17,8 @@ usage: cargo xtask <command>
 commands:
   ci      formatting, clippy, every test (doc tests included), docs, and the
           dependency invariants; stops at the first failure
+  bench   the benchmarks against the peer crates; writes BENCHMARKS.md
+  soak    the long soak/load run against the emulator (CI runs a short one)
   help    this text
 ";
 
@@ -21,6 +26,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("bench") => bench::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -55,6 +62,8 @@ fn ci() -> Result<(), String> {
             args: &[
                 "clippy",
                 "--workspace",
+                "--exclude",
+                "lp-bench",
                 "--all-targets",
                 "--all-features",
                 "--",
@@ -79,12 +88,25 @@ fn ci() -> Result<(), String> {
         },
         Step {
             label: "tests",
-            args: &["test", "--workspace", "--all-features"],
+            args: &[
+                "test",
+                "--workspace",
+                "--exclude",
+                "lp-bench",
+                "--all-features",
+            ],
             env: &[],
         },
         Step {
             label: "docs",
-            args: &["doc", "--workspace", "--no-deps", "--all-features"],
+            args: &[
+                "doc",
+                "--workspace",
+                "--exclude",
+                "lp-bench",
+                "--no-deps",
+                "--all-features",
+            ],
             env: &[("RUSTDOCFLAGS", "-D warnings")],
         },
     ];
@@ -97,7 +119,7 @@ fn ci() -> Result<(), String> {
     Ok(())
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
 }
 
