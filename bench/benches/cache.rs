@@ -1,0 +1,112 @@
+//! Target 3: `AppJwtClient::token()` on a fresh cache against an `Arc`
+//! clone, and its throughput on two threads against one.
+
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode};
+use lp_appjwt::{
+    AccountId, AppJwtClient, ClientId, ClientSecret, Host, Rs256Verifier, TransportError,
+    VerifyWith,
+};
+use lp_bench::{ACCOUNT, CLIENT_ID, CLIENT_SECRET, SignedFixture, poll_ready};
+
+/// A client whose transport answers every request with the same valid token
+/// signed by the emulator's key, with that token already cached.
+fn warm_client(fixture: &SignedFixture) -> AppJwtClient {
+    let body = format!(
+        r#"{{"access_token":"{}","token_type":"Bearer"}}"#,
+        fixture.token
+    );
+    let key = Rs256Verifier::from_components(&fixture.n, &fixture.e).expect("key");
+    let fake = move |_req: http::Request<Vec<u8>>| {
+        let body = body.clone().into_bytes();
+        async move {
+            http::Response::builder()
+                .header("content-type", "application/json")
+                .body(body)
+                .map_err(|_| TransportError::io())
+        }
+    };
+    let client = AppJwtClient::builder(
+        AccountId::new(ACCOUNT).expect("account"),
+        ClientId::new(CLIENT_ID).expect("client id"),
+        ClientSecret::new(CLIENT_SECRET).expect("secret"),
+    )
+    .sentinel_host(Host::parse("va.sentinel.liveperson.net").expect("host"))
+    .transport(fake)
+    .verify_with(VerifyWith::Key(key))
+    .build()
+    .expect("client");
+    // The first call fetches (through the fake) and fills the cache.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let first = rt.block_on(client.token()).expect("first token");
+    assert!(first.is_verified());
+    client
+}
+
+/// `threads` threads each make `iters` calls; the wall time from the common
+/// start to the last thread's end is returned, so the per-iteration time
+/// criterion reports is wall time / calls per thread.
+fn run_threads(client: &AppJwtClient, threads: usize, iters: u64) -> Duration {
+    let barrier = Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                barrier.wait();
+                for _ in 0..iters {
+                    let token = poll_ready(client.token()).expect("cached token");
+                    black_box(token);
+                }
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        // Leaving the scope joins every thread.
+        start
+    })
+    .elapsed()
+}
+
+fn cache(c: &mut Criterion) {
+    let rt = lp_bench::runtime(1).expect("runtime");
+    let fixture = lp_bench::signed_fixture(&rt).expect("signed fixture");
+    drop(rt);
+    let client = warm_client(&fixture);
+    let arc = Arc::new(fixture.token.clone());
+
+    let mut g = c.benchmark_group("cache");
+    g.bench_function("arc-clone", |b| b.iter(|| Arc::clone(black_box(&arc))));
+    g.bench_function("token-fresh", |b| {
+        b.iter(|| poll_ready(black_box(&client).token()))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("cache-threads");
+    // Flat sampling: every sample is long (about 0.1 s), so starting the
+    // threads is noise.
+    g.sampling_mode(SamplingMode::Flat).sample_size(20);
+    for threads in [1usize, 2] {
+        g.bench_function(format!("{threads}"), |b| {
+            b.iter_custom(|iters| run_threads(&client, threads, iters))
+        });
+    }
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .without_plots()
+}
+
+fn main() {
+    let mut c = config().configure_from_args();
+    cache(&mut c);
+    c.final_summary();
+}
