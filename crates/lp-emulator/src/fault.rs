@@ -13,6 +13,8 @@ pub enum Endpoint {
     Token,
     /// The JWKS at `/sentinel/well-known/jwks`.
     Jwks,
+    /// The idp's ConsumerJWS endpoint, `/api/account/{acc}/consumer`.
+    Consumer,
     /// Every request, including ones to unknown paths.
     Any,
 }
@@ -21,9 +23,9 @@ pub enum Endpoint {
 ///
 /// Transport-level faults (`Status` to `HugeBody`) replace the answer of any
 /// endpoint. Token faults (`TokenType` to `FutureIatToken`) only change a
-/// successful token answer, and `DomainHost` only a Domain API answer; an
-/// entry injected for [`Endpoint::Any`] with such a fault waits for a request
-/// it applies to.
+/// successful token answer, `DomainHost` only a Domain API answer, and
+/// `ConsumerUnauthorized` only a ConsumerJWS answer; an entry injected for
+/// [`Endpoint::Any`] with such a fault waits for a request it applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// Answer this status (an invalid code becomes 500), with an optional
@@ -66,6 +68,10 @@ pub enum Fault {
     /// The Domain API answers this raw `baseURI` for `sentinel`, e.g.
     /// `"evil@host"` or `"host/path"`.
     DomainHost(String),
+    /// The ConsumerJWS endpoint answers `401` with its JSON error body
+    /// whatever the request, as when the AppJWT expired between the client's
+    /// check and the server's (to test a client's refresh-and-retry path).
+    ConsumerUnauthorized,
 }
 
 impl Fault {
@@ -80,6 +86,7 @@ impl Fault {
             | Fault::BadSignatureToken
             | Fault::FutureIatToken => endpoint == Some(Endpoint::Token),
             Fault::DomainHost(_) => endpoint == Some(Endpoint::Domain),
+            Fault::ConsumerUnauthorized => endpoint == Some(Endpoint::Consumer),
             _ => true,
         }
     }
@@ -101,6 +108,7 @@ impl Fault {
             Fault::BadSignatureToken => "bad-signature-token",
             Fault::FutureIatToken => "future-iat-token",
             Fault::DomainHost(_) => "domain-host",
+            Fault::ConsumerUnauthorized => "consumer-unauthorized",
         }
     }
 }
@@ -157,6 +165,7 @@ pub(crate) struct Counts {
     domain: AtomicU64,
     token: AtomicU64,
     jwks: AtomicU64,
+    consumer: AtomicU64,
     any: AtomicU64,
 }
 
@@ -177,6 +186,7 @@ impl Counts {
             Endpoint::Domain,
             Endpoint::Token,
             Endpoint::Jwks,
+            Endpoint::Consumer,
             Endpoint::Any,
         ] {
             self.counter(e).store(0, Ordering::Relaxed);
@@ -188,6 +198,7 @@ impl Counts {
             Endpoint::Domain => &self.domain,
             Endpoint::Token => &self.token,
             Endpoint::Jwks => &self.jwks,
+            Endpoint::Consumer => &self.consumer,
             Endpoint::Any => &self.any,
         }
     }
@@ -209,8 +220,11 @@ mod tests {
         faults.inject(Endpoint::Any, Fault::ExpiredToken, 1);
         faults.inject(Endpoint::Domain, Fault::Hang, 2);
         faults.inject(Endpoint::Token, Fault::NonJson200, 0);
-        let steps: [(Option<Endpoint>, Option<Fault>); 6] = [
+        faults.inject(Endpoint::Any, Fault::ConsumerUnauthorized, 1);
+        let steps: [(Option<Endpoint>, Option<Fault>); 8] = [
             (Some(Endpoint::Jwks), None),
+            (Some(Endpoint::Consumer), Some(Fault::ConsumerUnauthorized)),
+            (Some(Endpoint::Consumer), None),
             (None, None),
             (Some(Endpoint::Domain), Some(Fault::Hang)),
             (Some(Endpoint::Token), Some(Fault::ExpiredToken)),
@@ -228,16 +242,19 @@ mod tests {
         let counts = Counts::default();
         counts.record(Some(Endpoint::Token));
         counts.record(Some(Endpoint::Token));
+        counts.record(Some(Endpoint::Consumer));
         counts.record(None);
         let got = [
             Endpoint::Domain,
             Endpoint::Token,
             Endpoint::Jwks,
+            Endpoint::Consumer,
             Endpoint::Any,
         ]
         .map(|e| counts.get(e));
-        assert_eq!(got, [0, 2, 0, 3]);
+        assert_eq!(got, [0, 2, 0, 1, 4]);
         counts.reset();
         assert_eq!(counts.get(Endpoint::Any), 0);
+        assert_eq!(counts.get(Endpoint::Consumer), 0);
     }
 }

@@ -1,11 +1,17 @@
 //! AppJWT encoding, written independently of the client crates so that a
 //! misreading of the format there is not mirrored here.
 
+use std::fmt::Write as _;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 use crate::{EmulatorError, SigningKey};
+
+/// Seconds an AppJWT's `iat` may lie in the future (clock skew between
+/// Sentinel and the idp) before the idp endpoint refuses it.
+const IAT_SKEW_SECS: i64 = 60;
 
 /// The claims of an AppJWT, serialised in the seed's order.
 #[derive(Debug, Clone, Serialize)]
@@ -25,12 +31,22 @@ struct Header<'a> {
     alg: &'a str,
 }
 
+/// The claims of a ConsumerJWS, in the order of LivePerson's example
+/// payload description.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ConsumerClaims<'a> {
+    pub(crate) account_id: &'a str,
+    pub(crate) ext_consumer_id: &'a str,
+    pub(crate) lp_consumer_id: &'a str,
+    pub(crate) iat: i64,
+}
+
 /// `base64url(header).base64url(claims).base64url(RS256 signature)`; with
 /// `corrupt_signature` one bit of the signature is flipped.
 pub(crate) fn encode(
     key: &SigningKey,
     rng: &ring::rand::SystemRandom,
-    claims: &Claims<'_>,
+    claims: &impl Serialize,
     corrupt_signature: bool,
 ) -> Result<String, EmulatorError> {
     let header = Header {
@@ -54,4 +70,126 @@ pub(crate) fn encode(
     token.push('.');
     token.push_str(&URL_SAFE_NO_PAD.encode(signature));
     Ok(token)
+}
+
+/// Why the idp endpoint refuses an AppJWT. The message goes into the 401
+/// body; it never quotes the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    Missing,
+    Malformed,
+    WrongAlgorithm,
+    UnknownKey,
+    BadSignature,
+    WrongIssuer,
+    WrongAudience,
+    Expired,
+    NotYetValid,
+}
+
+impl Rejection {
+    pub(crate) fn message(self) -> &'static str {
+        match self {
+            Rejection::Missing => "authorization header with an appjwt is required",
+            Rejection::Malformed => "the appjwt is not a well-formed jwt",
+            Rejection::WrongAlgorithm => "the appjwt is not signed with rs256",
+            Rejection::UnknownKey => "the appjwt's kid names no key of this sentinel",
+            Rejection::BadSignature => "the appjwt's signature does not verify",
+            Rejection::WrongIssuer => "the appjwt was not issued by sentinel",
+            Rejection::WrongAudience => "the appjwt is for another account",
+            Rejection::Expired => "the appjwt has expired",
+            Rejection::NotYetValid => "the appjwt is issued in the future",
+        }
+    }
+}
+
+/// Checks an AppJWT as the idp would: RS256 with one of `keys` (found by
+/// kid), `iss` `Sentinel`, `aud` equal to `account`, `exp` after `now` and
+/// `iat` not more than a minute after it.
+pub(crate) fn verify_app_jwt(
+    token: &str,
+    keys: &[SigningKey],
+    account: &str,
+    now: i64,
+) -> Result<(), Rejection> {
+    let (signing_input, signature) = token.rsplit_once('.').ok_or(Rejection::Malformed)?;
+    let (header, claims) = signing_input.split_once('.').ok_or(Rejection::Malformed)?;
+    if claims.contains('.') {
+        return Err(Rejection::Malformed);
+    }
+    let json = |part: &str| -> Result<serde_json::Map<String, serde_json::Value>, Rejection> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| Rejection::Malformed)?;
+        match serde_json::from_slice(&bytes) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            _ => Err(Rejection::Malformed),
+        }
+    };
+    let header = json(header)?;
+    let claims = json(claims)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| Rejection::Malformed)?;
+    if header.get("alg").and_then(|v| v.as_str()) != Some("RS256") {
+        return Err(Rejection::WrongAlgorithm);
+    }
+    let kid = header.get("kid").and_then(|v| v.as_str());
+    let key = keys
+        .iter()
+        .find(|k| Some(k.kid()) == kid)
+        .ok_or(Rejection::UnknownKey)?;
+    let public = ring::signature::RsaPublicKeyComponents {
+        n: key.modulus(),
+        e: key.exponent(),
+    };
+    public
+        .verify(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            signing_input.as_bytes(),
+            &signature,
+        )
+        .map_err(|_| Rejection::BadSignature)?;
+    let text = |name: &str| claims.get(name).and_then(|v| v.as_str());
+    let number = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
+    if text("iss") != Some("Sentinel") {
+        return Err(Rejection::WrongIssuer);
+    }
+    if text("aud") != Some(account) {
+        return Err(Rejection::WrongAudience);
+    }
+    match number("exp") {
+        Some(exp) if exp > now => {}
+        Some(_) => return Err(Rejection::Expired),
+        None => return Err(Rejection::Malformed),
+    }
+    match number("iat") {
+        Some(iat) if iat <= now.saturating_add(IAT_SKEW_SECS) => Ok(()),
+        Some(_) => Err(Rejection::NotYetValid),
+        None => Err(Rejection::Malformed),
+    }
+}
+
+/// `lp_consumer_id` for a consumer: the first 16 bytes of
+/// SHA-256(`account` NUL `ext_consumer_id`) as a UUID (version 8, the
+/// RFC 9562 layout for custom ids). Stable across emulators and restarts,
+/// different for different accounts or consumers.
+pub(crate) fn lp_consumer_id(account: &str, ext_consumer_id: &str) -> String {
+    let mut input = Vec::with_capacity(account.len() + 1 + ext_consumer_id.len());
+    input.extend_from_slice(account.as_bytes());
+    input.push(0);
+    input.extend_from_slice(ext_consumer_id.as_bytes());
+    let digest = ring::digest::digest(&ring::digest::SHA256, &input);
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(digest.as_ref().get(..16).unwrap_or(&[0; 16]));
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let mut out = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }

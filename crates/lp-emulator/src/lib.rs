@@ -44,6 +44,18 @@
 //!   credentials in the query string are refused.
 //! - JWKS: `GET /sentinel/well-known/jwks`, the current key and the retired
 //!   ones still in their grace period.
+//! - idp (ConsumerJWS): `POST /api/account/{acc}/consumer?v=1.0` with
+//!   `Authorization: <AppJWT>` (raw, no `Bearer`), `Content-Type:
+//!   application/json` and `{"ext_consumer_id":"..."}`. The AppJWT must be
+//!   one this emulator signed (RS256 with its current key or one still in
+//!   the JWKS), with `iss` `Sentinel`, `aud` the account of the path, `exp`
+//!   not passed and `iat` at most a minute ahead; otherwise `401` with
+//!   `{"error":"unauthorized","message":..}`. A wrong content type or body,
+//!   or a missing `v=1.0`, gets `400`. The answer is `201`
+//!   `{"token":"<JWS>"}`: an RS256 JWS with the AppJWT's header layout and
+//!   the claims `account_id`, `ext_consumer_id`, `lp_consumer_id` (see
+//!   [`lp_consumer_id`]) and `iat`. The Domain API answers `idp` with the
+//!   emulator's own `host:port`, so a client finds it there.
 //!
 //! # Keys
 //!
@@ -100,6 +112,23 @@ use server::{KeyRing, State};
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// Largest request body accepted; larger ones get 413.
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+/// The `lp_consumer_id` the idp endpoint puts into a ConsumerJWS for
+/// `ext_consumer_id` of `account`: the first 16 bytes of
+/// SHA-256(`account`, a NUL byte, `ext_consumer_id`) written as a UUID of
+/// version 8 (RFC 9562's layout for custom ids), e.g.
+/// `1b4e28ba-2fa1-81d2-883f-0016d3cca427`. The same pair always gives the
+/// same id, in any emulator.
+///
+/// ```
+/// let id = lp_emulator::lp_consumer_id("56072331", "John_Doe_facebook12345");
+/// assert_eq!(id.len(), 36);
+/// assert_eq!(id, lp_emulator::lp_consumer_id("56072331", "John_Doe_facebook12345"));
+/// assert_ne!(id, lp_emulator::lp_consumer_id("56072331", "Jane_Doe"));
+/// ```
+pub fn lp_consumer_id(account: &str, ext_consumer_id: &str) -> String {
+    jwt::lp_consumer_id(account, ext_consumer_id)
+}
+
 /// Service names the Domain API answers by default.
 pub const WELL_KNOWN_SERVICES: [&str; 12] = [
     "sentinel",
@@ -494,6 +523,30 @@ impl EmulatorHandle {
     /// `account` now, without checking that they are registered.
     pub fn issue_token(&self, account: &str, client_id: &str) -> Result<String, EmulatorError> {
         self.state.mint(account, client_id, None)
+    }
+
+    /// Like [`EmulatorHandle::issue_token`], altered by a token fault
+    /// ([`Fault::ExpiredToken`], [`Fault::WrongAccountToken`],
+    /// [`Fault::WrongIssuerToken`], [`Fault::BadSignatureToken`],
+    /// [`Fault::FutureIatToken`]); any other fault changes nothing. Handy to
+    /// present a bad AppJWT to the idp endpoint.
+    pub fn issue_token_with(
+        &self,
+        account: &str,
+        client_id: &str,
+        fault: &Fault,
+    ) -> Result<String, EmulatorError> {
+        self.state.mint(account, client_id, Some(fault))
+    }
+
+    /// A ConsumerJWS exactly as the idp endpoint would issue it now for
+    /// `ext_consumer_id` of `account`, without any check.
+    pub fn issue_consumer_jws(
+        &self,
+        account: &str,
+        ext_consumer_id: &str,
+    ) -> Result<String, EmulatorError> {
+        self.state.mint_consumer(account, ext_consumer_id)
     }
 
     /// The next `times` requests to `endpoint` get `fault`. Faults are

@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::body::EmuBody;
 use crate::fault::{Counts, Faults, lock};
-use crate::jwt::{self, Claims};
+use crate::jwt::{self, Claims, ConsumerClaims, Rejection};
 use crate::{EmulatorError, Endpoint, Fault, RequestLog, SigningKey, UnknownService};
 
 /// Most connections served at once; more are closed on accept.
@@ -36,6 +36,7 @@ const FUTURE_IAT_SECS: i64 = 3600;
 const EXPIRED_AGO_SECS: i64 = 60;
 
 const FORM: &str = "application/x-www-form-urlencoded";
+const JSON: &str = "application/json";
 const JSON_UTF8: &str = "application/json;charset=utf-8";
 
 /// Everything the handlers share.
@@ -160,6 +161,29 @@ impl State {
         let corrupt = matches!(fault, Some(Fault::BadSignatureToken));
         jwt::encode(&key, &self.rng, &claims, corrupt)
     }
+
+    /// A ConsumerJWS as the idp endpoint issues it.
+    pub(crate) fn mint_consumer(
+        &self,
+        account: &str,
+        ext_consumer_id: &str,
+    ) -> Result<String, EmulatorError> {
+        let key = lock(&self.keys).current().clone();
+        let lp_consumer_id = jwt::lp_consumer_id(account, ext_consumer_id);
+        let claims = ConsumerClaims {
+            account_id: account,
+            ext_consumer_id,
+            lp_consumer_id: &lp_consumer_id,
+            iat: unix_now(),
+        };
+        jwt::encode(&key, &self.rng, &claims, false)
+    }
+
+    /// Checks an AppJWT against the keys the JWKS publishes now.
+    fn verify_app_jwt(&self, token: &str, account: &str) -> Result<(), Rejection> {
+        let keys = lock(&self.keys).published(Instant::now());
+        jwt::verify_app_jwt(token, &keys, account, unix_now())
+    }
 }
 
 fn unix_now() -> i64 {
@@ -279,6 +303,7 @@ enum Route {
     DomainAll { account: String },
     Token { account: String, v2: bool },
     Jwks,
+    Consumer { account: String },
     Unknown,
 }
 
@@ -305,6 +330,9 @@ impl Route {
                 v2: true,
             },
             ["sentinel", "well-known", "jwks"] => Route::Jwks,
+            ["api", "account", acc, "consumer"] => Route::Consumer {
+                account: (*acc).to_owned(),
+            },
             _ => Route::Unknown,
         }
     }
@@ -314,6 +342,7 @@ impl Route {
             Route::DomainOne { .. } | Route::DomainAll { .. } => Some(Endpoint::Domain),
             Route::Token { .. } => Some(Endpoint::Token),
             Route::Jwks => Some(Endpoint::Jwks),
+            Route::Consumer { .. } => Some(Endpoint::Consumer),
             Route::Unknown => None,
         }
     }
@@ -407,6 +436,7 @@ async fn answer(
             let text: &'static str = match route.endpoint() {
                 Some(Endpoint::Domain) => "{\"service\":\"sentinel\",\"account\":\"",
                 Some(Endpoint::Jwks) => "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"",
+                Some(Endpoint::Consumer) => "{\"token\":\"eyJraWQiOiJhcHBqd3Qi",
                 _ => "{\"access_token\":\"eyJraWQiOiJhcHBqd3Qi",
             };
             with_type(
@@ -481,6 +511,7 @@ async fn normal(
             }
             with_type(StatusCode::OK, JSON_UTF8, Bytes::from(state.jwks_json()))
         }
+        Route::Consumer { account } => consumer(state, req, account, fault).await,
         Route::Unknown => json(
             StatusCode::NOT_FOUND,
             &serde_json::json!({"error": "not_found"}),
@@ -754,6 +785,93 @@ async fn token(
     response
 }
 
+/// The idp's answer to a refused AppJWT.
+fn unauthorized(rejection: Rejection) -> Response<Bytes> {
+    let mut response = json(
+        StatusCode::UNAUTHORIZED,
+        &serde_json::json!({"error": "unauthorized", "message": rejection.message()}),
+    );
+    no_store(&mut response);
+    response
+}
+
+/// `POST /api/account/{acc}/consumer?v=1.0`: checks the AppJWT in
+/// `Authorization` (raw, as LivePerson documents it; a `Bearer` prefix is
+/// refused like any other malformed token), then the JSON body, and issues
+/// a ConsumerJWS.
+async fn consumer(
+    state: &State,
+    req: Request<Incoming>,
+    account: &str,
+    fault: Option<&Fault>,
+) -> Response<Bytes> {
+    let bad = |message: &str| {
+        json(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({"error": "bad request", "message": message}),
+        )
+    };
+    if matches!(fault, Some(Fault::ConsumerUnauthorized)) {
+        return unauthorized(Rejection::Expired);
+    }
+    if req.method() != Method::POST {
+        let mut response = method_not_allowed("POST");
+        no_store(&mut response);
+        return response;
+    }
+    match single(&query_pairs(&req), "v") {
+        Ok(Some("1.0")) => {}
+        Ok(Some(_)) => return bad("unsupported api version"),
+        Ok(None) => return bad("query parameter v=1.0 is required"),
+        Err(()) => return bad("repeated query parameter v"),
+    }
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().map_err(|_| Rejection::Malformed))
+        .unwrap_or(Err(Rejection::Missing));
+    if let Err(rejection) = token.and_then(|t| state.verify_app_jwt(t, account)) {
+        return unauthorized(rejection);
+    }
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(JSON));
+    if !is_json {
+        return bad("content type must be application/json");
+    }
+    let body = match read_body(req, state.max_body).await {
+        Ok(b) => b,
+        Err(response) => return response,
+    };
+    let ext_consumer_id = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Object(map)) => match map.get("ext_consumer_id") {
+            Some(serde_json::Value::String(id)) if !id.is_empty() => id.clone(),
+            Some(serde_json::Value::String(_)) => return bad("ext_consumer_id is empty"),
+            Some(_) => return bad("ext_consumer_id must be a string"),
+            None => return bad("ext_consumer_id is required"),
+        },
+        Ok(_) => return bad("the body must be a json object"),
+        Err(_) => return bad("the body is not valid json"),
+    };
+    match state.mint_consumer(account, &ext_consumer_id) {
+        Ok(token) => {
+            let mut response = json(StatusCode::CREATED, &serde_json::json!({ "token": token }));
+            no_store(&mut response);
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not sign a consumer jws");
+            json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &serde_json::json!({"error": "server error", "message": "could not sign the consumer jws"}),
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -790,6 +908,14 @@ mod tests {
             },
         );
         check("/sentinel/well-known/jwks", Route::Jwks);
+        check(
+            "/api/account/le81823118/consumer",
+            Route::Consumer {
+                account: s("le81823118"),
+            },
+        );
+        check("/api/account/1/consumer/", Route::Unknown);
+        check("/api/account//consumer/x", Route::Unknown);
         check("/sentinel/well-known/jwks/", Route::Unknown);
         check("/sentinel/api/account/123/app/token/x", Route::Unknown);
         check("", Route::Unknown);

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod consumer;
 mod curl;
 mod domain;
 mod faults;

@@ -58,6 +58,7 @@ pub struct Req {
     pub content_type: Option<&'static str>,
     pub body: Vec<u8>,
     pub h2: bool,
+    pub authorization: Option<String>,
 }
 
 impl Req {
@@ -68,6 +69,7 @@ impl Req {
             content_type: None,
             body: Vec::new(),
             h2: false,
+            authorization: None,
         }
     }
 
@@ -82,7 +84,26 @@ impl Req {
             content_type: Some(FORM),
             body,
             h2: false,
+            authorization: None,
         }
+    }
+
+    /// A JSON POST with the AppJWT in `Authorization`, as LivePerson
+    /// documents the ConsumerJWS request.
+    pub fn post_json(target: impl Into<String>, app_jwt: &str, body: &serde_json::Value) -> Self {
+        Req {
+            method: "POST",
+            target: target.into(),
+            content_type: Some("application/json"),
+            body: body.to_string().into_bytes(),
+            h2: false,
+            authorization: Some(app_jwt.to_owned()),
+        }
+    }
+
+    pub fn authorization(mut self, value: Option<&str>) -> Self {
+        self.authorization = value.map(str::to_owned);
+        self
     }
 
     pub fn method(mut self, method: &'static str) -> Self {
@@ -212,6 +233,9 @@ pub async fn send_with_name(
     }
     if let Some(ct) = req.content_type {
         request = request.header("content-type", ct);
+    }
+    if let Some(auth) = &req.authorization {
+        request = request.header("authorization", auth.as_str());
     }
     let request = request
         .body(Full::new(Bytes::from(req.body)))
