@@ -193,3 +193,143 @@ pub(crate) fn lp_consumer_id(account: &str, ext_consumer_id: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::OnceLock;
+
+    fn key() -> SigningKey {
+        static KEY: OnceLock<SigningKey> = OnceLock::new();
+        KEY.get_or_init(|| SigningKey::generate().expect("generate key"))
+            .clone()
+    }
+
+    const NOW: i64 = 1_700_000_000;
+
+    fn token(claims: &serde_json::Value) -> String {
+        encode(&key(), &ring::rand::SystemRandom::new(), claims, false).expect("sign")
+    }
+
+    fn claims(aud: &str, iss: &str, exp: i64, iat: i64) -> serde_json::Value {
+        serde_json::json!({"aud": aud, "azp": "app", "scope": "msg.consumer", "iss": iss, "exp": exp, "iat": iat})
+    }
+
+    #[test]
+    fn app_jwt_checks() {
+        fn check(name: &str, token: &str, keys: &[SigningKey], expected: Result<(), Rejection>) {
+            assert_eq!(verify_app_jwt(token, keys, "123", NOW), expected, "{name}");
+        }
+        let keys = [key()];
+        let good = token(&claims("123", "Sentinel", NOW + 1, NOW));
+        let (head, rest) = good.split_once('.').expect("dot");
+        let (body, _sig) = rest.split_once('.').expect("dot");
+        let other_kid = [key().with_kid("appjwt-01-01-70")];
+        let none_alg = {
+            let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"x"}"#);
+            format!("{header}.{body}.")
+        };
+        check("good", &good, &keys, Ok(()));
+        check(
+            "exp is now",
+            &token(&claims("123", "Sentinel", NOW, NOW - 10)),
+            &keys,
+            Err(Rejection::Expired),
+        );
+        check(
+            "iat a minute ahead",
+            &token(&claims("123", "Sentinel", NOW + 120, NOW + 60)),
+            &keys,
+            Ok(()),
+        );
+        check(
+            "iat further ahead",
+            &token(&claims("123", "Sentinel", NOW + 120, NOW + 61)),
+            &keys,
+            Err(Rejection::NotYetValid),
+        );
+        check(
+            "aud",
+            &token(&claims("1234", "Sentinel", NOW + 1, NOW)),
+            &keys,
+            Err(Rejection::WrongAudience),
+        );
+        check(
+            "iss",
+            &token(&claims("123", "sentinel", NOW + 1, NOW)),
+            &keys,
+            Err(Rejection::WrongIssuer),
+        );
+        check(
+            "exp missing",
+            &token(&serde_json::json!({"aud": "123", "iss": "Sentinel", "iat": NOW})),
+            &keys,
+            Err(Rejection::Malformed),
+        );
+        check(
+            "exp as text",
+            &token(&serde_json::json!({"aud": "123", "iss": "Sentinel", "exp": "9", "iat": NOW})),
+            &keys,
+            Err(Rejection::Malformed),
+        );
+        check("unknown kid", &good, &other_kid, Err(Rejection::UnknownKey));
+        check("no keys", &good, &[], Err(Rejection::UnknownKey));
+        check("alg none", &none_alg, &keys, Err(Rejection::WrongAlgorithm));
+        check(
+            "swapped claims",
+            &format!(
+                "{head}.{}.{}",
+                URL_SAFE_NO_PAD.encode(claims("123", "Sentinel", NOW + 9, NOW).to_string()),
+                good.rsplit_once('.').expect("dot").1
+            ),
+            &keys,
+            Err(Rejection::BadSignature),
+        );
+        check(
+            "two parts",
+            &format!("{head}.{body}"),
+            &keys,
+            Err(Rejection::Malformed),
+        );
+        check(
+            "four parts",
+            &format!("{good}.x"),
+            &keys,
+            Err(Rejection::Malformed),
+        );
+        check(
+            "not base64",
+            &format!("{head}.!!.{body}"),
+            &keys,
+            Err(Rejection::Malformed),
+        );
+        check(
+            "not an object",
+            &format!("{}.{body}.x", URL_SAFE_NO_PAD.encode("[1]")),
+            &keys,
+            Err(Rejection::Malformed),
+        );
+        check("empty", "", &keys, Err(Rejection::Malformed));
+    }
+
+    #[test]
+    fn lp_consumer_ids() {
+        fn check(account: &str, ext: &str) {
+            let id = lp_consumer_id(account, ext);
+            let groups: Vec<&str> = id.split('-').collect();
+            let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+            assert_eq!(lens, [8, 4, 4, 4, 12], "{id}");
+            assert!(groups[2].starts_with('8'), "version 8: {id}");
+            assert!(groups[3].starts_with(['8', '9', 'a', 'b']), "variant: {id}");
+            assert!(
+                id.bytes()
+                    .all(|b| b == b'-' || matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            );
+        }
+        check("56072331", "John_Doe_facebook12345");
+        check("1", "");
+        check("le81823118", "Jörg \"東京\"");
+        // The separator keeps ("12", "3") and ("1", "23") apart.
+        assert_ne!(lp_consumer_id("12", "3"), lp_consumer_id("1", "23"));
+    }
+}
