@@ -13,13 +13,16 @@
 //! - `LP_CA_PEM`: a PEM file of extra trusted roots (the emulator's CA).
 //! - `LP_PLAIN_HTTP_LOOPBACK=1`: talk plain HTTP to a loopback emulator.
 //! - `LP_API_VERSION=v2`: use Sentinel's v2 endpoint.
+//! - `LP_VERIFY_WITH=static|jwks|none`: where the signature is checked
+//!   (default: LivePerson's static key for v1, the sentinel's JWKS for v2;
+//!   the emulator needs `jwks`; `none` is dangerous).
 //! - `RUST_LOG=lp_appjwt=debug`: show the lookup and fetch spans.
 
 use std::error::Error;
 use std::path::Path;
 
 use lp_appjwt::{
-    AccountId, ApiVersion, AppJwtClient, ClientId, ClientSecret, Host, HyperTransport,
+    AccountId, ApiVersion, AppJwtClient, ClientId, ClientSecret, Host, HyperTransport, VerifyWith,
 };
 
 fn var(name: &str) -> Result<String, Box<dyn Error>> {
@@ -58,9 +61,23 @@ async fn main() -> Result<(), Box<dyn Error>> {
     if optional("LP_API_VERSION").is_some_and(|v| v.eq_ignore_ascii_case("v2")) {
         builder = builder.api_version(ApiVersion::V2);
     }
+    match optional("LP_VERIFY_WITH").as_deref() {
+        None => {}
+        Some("static") => builder = builder.verify_with(VerifyWith::LivePersonV1),
+        Some("jwks") => builder = builder.verify_with(VerifyWith::Jwks),
+        Some("none") => builder = builder.verify_with(VerifyWith::None),
+        Some(other) => {
+            return Err(format!("LP_VERIFY_WITH={other}: use static, jwks or none").into());
+        }
+    }
     let client = builder.build()?;
 
     let jwt = client.token().await?;
+    println!(
+        "verify:  {} (checked: {})",
+        client.verify_with(),
+        jwt.is_verified()
+    );
     println!("header:  {:?}", jwt.header());
     println!("claims:  {:?}", jwt.claims());
     println!(

@@ -17,6 +17,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{BuildError, Error};
 use crate::retry::{self, RetryPolicy};
 use crate::transport::Transport;
+use crate::verify::{DEFAULT_JWKS_REFETCH_MIN_INTERVAL, Verifier, VerifyWith};
 
 /// Default: refresh when less than this much life remains.
 pub const DEFAULT_REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
@@ -28,7 +29,8 @@ pub const DEFAULT_INVALIDATE_MIN_INTERVAL: Duration = Duration::from_secs(5);
 /// The longest lifetime trusted, whatever `expires_in` or `exp` say.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// A validated AppJWT, as handed out by [`AppJwtClient::token`].
+/// A verified and validated AppJWT, as handed out by
+/// [`AppJwtClient::token`].
 ///
 /// Cheap to clone. `Debug` shows the header and claims but not the token.
 #[derive(Clone)]
@@ -43,6 +45,7 @@ struct AppJwtInner {
     token_type: String,
     expires_at: Instant,
     expires_at_system: SystemTime,
+    verified: bool,
 }
 
 impl AppJwt {
@@ -85,6 +88,12 @@ impl AppJwt {
         self.inner.expires_at_system
     }
 
+    /// Whether the signature was checked: `true` unless the client was
+    /// built with [`VerifyWith::None`].
+    pub fn is_verified(&self) -> bool {
+        self.inner.verified
+    }
+
     /// Life left at `now` on tokio's clock (zero once expired).
     pub fn remaining(&self) -> Duration {
         self.inner
@@ -101,6 +110,7 @@ impl fmt::Debug for AppJwt {
             .field("header", &self.inner.header)
             .field("claims", &self.inner.claims)
             .field("expires_at_system", &self.inner.expires_at_system)
+            .field("verified", &self.inner.verified)
             .finish()
     }
 }
@@ -148,6 +158,7 @@ struct Inner {
     retry: RetryPolicy,
     leeway: Duration,
     invalidate_min_interval: Duration,
+    verifier: Verifier,
     cache: ArcSwapOption<Cached>,
     flight: tokio::sync::Mutex<Flight>,
     /// Counts finished full fetches, so a caller who waited for the lock
@@ -172,6 +183,7 @@ impl fmt::Debug for AppJwtClient {
             .field("retry", &i.retry)
             .field("leeway", &i.leeway)
             .field("invalidate_min_interval", &i.invalidate_min_interval)
+            .field("verify_with", i.verifier.source())
             .field("token_cached", &i.cache.load().is_some())
             .finish_non_exhaustive()
     }
@@ -193,6 +205,8 @@ pub struct AppJwtClientBuilder {
     leeway: Duration,
     invalidate_min_interval: Duration,
     domain_ttl: Duration,
+    verify_with: Option<VerifyWith>,
+    jwks_refetch_min_interval: Duration,
 }
 
 impl fmt::Debug for AppJwtClientBuilder {
@@ -205,6 +219,7 @@ impl fmt::Debug for AppJwtClientBuilder {
             .field("sentinel", &self.sentinel)
             .field("api_version", &self.version)
             .field("transport_set", &self.transport.is_some())
+            .field("verify_with", &self.verify_with)
             .finish_non_exhaustive()
     }
 }
@@ -231,6 +246,8 @@ impl AppJwtClient {
             leeway: lp_jwt::DEFAULT_LEEWAY,
             invalidate_min_interval: DEFAULT_INVALIDATE_MIN_INTERVAL,
             domain_ttl: lp_domain::DEFAULT_TTL,
+            verify_with: None,
+            jwks_refetch_min_interval: DEFAULT_JWKS_REFETCH_MIN_INTERVAL,
         }
     }
 
@@ -242,6 +259,12 @@ impl AppJwtClient {
     /// The client id this client authenticates as.
     pub fn client_id(&self) -> &ClientId {
         &self.inner.client_id
+    }
+
+    /// Where token signatures are checked against (the configured source,
+    /// or the default for the API version).
+    pub fn verify_with(&self) -> &VerifyWith {
+        self.inner.verifier.source()
     }
 
     /// A valid AppJWT: the cached one while it has more than the
@@ -367,6 +390,26 @@ impl AppJwtClientBuilder {
         self
     }
 
+    /// Where the keys that check each token's signature come from. Default:
+    /// [`VerifyWith::default_for`] the API version, that is LivePerson's
+    /// published key for v1 and the sentinel's JWKS for v2.
+    ///
+    /// Against `lp-emulator` use [`VerifyWith::Jwks`]: it signs with its
+    /// own key and publishes it at the usual JWKS path.
+    /// [`VerifyWith::None`] turns verification off, which is dangerous.
+    pub fn verify_with(mut self, source: VerifyWith) -> Self {
+        self.verify_with = Some(source);
+        self
+    }
+
+    /// After a token whose `kid` the cached key set does not hold, the set
+    /// is fetched again at most once per this interval; default 30 s. In
+    /// between, such tokens fail with [`Error::Verify`].
+    pub fn jwks_refetch_min_interval(mut self, interval: Duration) -> Self {
+        self.jwks_refetch_min_interval = interval;
+        self
+    }
+
     /// Builds the client. Fails only when no transport is available or the
     /// default transport cannot be built.
     pub fn build(self) -> Result<AppJwtClient, BuildError> {
@@ -378,8 +421,12 @@ impl AppJwtClientBuilder {
             Some(t) => t,
             None => default_transport()?,
         };
+        let source = self
+            .verify_with
+            .unwrap_or_else(|| VerifyWith::default_for(self.version));
         Ok(AppJwtClient {
             inner: Arc::new(Inner {
+                verifier: Verifier::new(source, self.jwks_refetch_min_interval),
                 account: self.account,
                 client_id: self.client_id,
                 secret: self.secret,
@@ -601,7 +648,8 @@ impl Inner {
             .map_err(Error::Domain)
     }
 
-    /// One lookup (if needed) and one token request, decoded and validated.
+    /// One lookup (if needed) and one token request, decoded, verified
+    /// (which may fetch the key set) and validated.
     async fn attempt(&self) -> Result<Cached, Error> {
         let sentinel = self.sentinel_host().await?;
         let request = TokenRequest {
@@ -638,6 +686,15 @@ impl Inner {
         span.record("status", response.status().as_u16());
         let parsed = lp_oauth::parse_token_response(&response).map_err(Error::Token)?;
         let decoded = UnverifiedToken::decode(parsed.access_token.secret())?;
+        // The signature first: claims are not worth reading before the
+        // token is known to come from Sentinel.
+        let verified = self
+            .verifier
+            .verify(&decoded, &sentinel, self.transport.as_ref())
+            .await
+            .inspect_err(|e| {
+                span.in_scope(|| tracing::info!(error = %e, "token signature refused"));
+            })?;
         let now = self.clock.now();
         Validation::new(self.account.as_str())
             .client_id(self.client_id.as_str())
@@ -673,6 +730,7 @@ impl Inner {
                 expires_at_system: sent_at_system
                     .checked_add(lifetime)
                     .unwrap_or(sent_at_system),
+                verified,
             }),
         };
         span.in_scope(|| {

@@ -4,10 +4,11 @@ use std::error::Error as StdError;
 use std::fmt;
 
 use lp_domain::DomainError;
-use lp_jwt::{DecodeError, ValidationError};
+use lp_jwt::{DecodeError, ValidationError, VerifyError};
 use lp_oauth::{RetryAfter, TokenError};
 
 use crate::transport::TransportError;
+use crate::verify::JwksError;
 
 /// Why [`AppJwtClient::token`](crate::AppJwtClient::token) or
 /// [`AppJwtClient::domains`](crate::AppJwtClient::domains) failed.
@@ -30,6 +31,14 @@ pub enum Error {
     /// The token is well formed but not acceptable (wrong account, client
     /// id or issuer, expired).
     Validation(ValidationError),
+    /// The token's signature was not accepted by the configured
+    /// [`VerifyWith`](crate::VerifyWith) source: bad signature, an algorithm
+    /// other than RS256, or a `kid` the key set does not hold. Not
+    /// retryable; the token is not cached.
+    Verify(VerifyError),
+    /// The key set to verify the token with could not be fetched or used
+    /// (a transport failure to reach it is [`Error::Transport`]).
+    Jwks(JwksError),
     /// The retry policy's overall deadline would have passed before the next
     /// attempt could finish.
     DeadlineExceeded {
@@ -53,7 +62,8 @@ impl Error {
             Error::Token(TokenError::Throttled { .. } | TokenError::Server { .. }) => true,
             Error::Token(_) => false,
             Error::Transport(e) => e.is_retryable(),
-            Error::Decode(_) | Error::Validation(_) => false,
+            Error::Decode(_) | Error::Validation(_) | Error::Verify(_) => false,
+            Error::Jwks(e) => e.is_retryable(),
             Error::DeadlineExceeded { .. } => false,
         }
     }
@@ -65,6 +75,7 @@ impl Error {
                 *status == http::StatusCode::TOO_MANY_REQUESTS
             }
             Error::Token(TokenError::Throttled { .. }) => true,
+            Error::Jwks(e) => e.status() == Some(http::StatusCode::TOO_MANY_REQUESTS),
             Error::DeadlineExceeded { last, .. } => last.is_throttled(),
             _ => false,
         }
@@ -86,8 +97,11 @@ impl Error {
         match self {
             Error::Domain(e) => e.status(),
             Error::Token(e) => Some(e.status()),
+            Error::Jwks(e) => e.status(),
             Error::DeadlineExceeded { last, .. } => last.status(),
-            Error::Transport(_) | Error::Decode(_) | Error::Validation(_) => None,
+            Error::Transport(_) | Error::Decode(_) | Error::Validation(_) | Error::Verify(_) => {
+                None
+            }
         }
     }
 
@@ -109,6 +123,8 @@ impl fmt::Display for Error {
             Error::Transport(e) => write!(f, "transport error: {e}"),
             Error::Decode(e) => write!(f, "access token is not a valid jwt: {e}"),
             Error::Validation(e) => write!(f, "access token refused: {e}"),
+            Error::Verify(e) => write!(f, "access token signature refused: {e}"),
+            Error::Jwks(e) => write!(f, "cannot get the verification keys: {e}"),
             Error::DeadlineExceeded { attempts, last } => {
                 write!(f, "retry deadline exceeded after {attempts} attempt")?;
                 if *attempts != 1 {
@@ -130,6 +146,8 @@ impl StdError for Error {
             Error::Transport(e) => e.source(),
             Error::Decode(e) => e.source(),
             Error::Validation(e) => e.source(),
+            Error::Verify(e) => e.source(),
+            Error::Jwks(e) => e.source(),
             Error::DeadlineExceeded { last, .. } => last.source(),
         }
     }
@@ -156,6 +174,18 @@ impl From<TransportError> for Error {
 impl From<DecodeError> for Error {
     fn from(e: DecodeError) -> Self {
         Error::Decode(e)
+    }
+}
+
+impl From<VerifyError> for Error {
+    fn from(e: VerifyError) -> Self {
+        Error::Verify(e)
+    }
+}
+
+impl From<JwksError> for Error {
+    fn from(e: JwksError) -> Self {
+        Error::Jwks(e)
     }
 }
 

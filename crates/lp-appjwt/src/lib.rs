@@ -2,14 +2,18 @@
 //!
 //! [`AppJwtClient`] looks up the account's Sentinel host with the Domain API,
 //! asks Sentinel for a token with the OAuth 2.0 client-credentials grant,
-//! decodes and validates it (account, client id, issuer, expiry), caches it,
-//! and refreshes it ahead of expiry, one request at a time however many
-//! tasks ask.
+//! decodes it, checks its RS256 signature, validates it (account, client
+//! id, issuer, expiry), caches it, and refreshes it ahead of expiry, one
+//! request at a time however many tasks ask.
 //!
 //! ```
-//! use lp_appjwt::{AccountId, AppJwtClient, ClientId, ClientSecret};
+//! use lp_appjwt::{AccountId, AppJwtClient, ClientId, ClientSecret, Rs256Verifier, VerifyWith};
 //! # use lp_appjwt::TransportError;
 //! # use std::time::{SystemTime, UNIX_EPOCH};
+//! # const TEST_KEY_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../lp-jwt/tests/data");
+//! # fn test_key_pem() -> String {
+//! #     std::fs::read_to_string(format!("{TEST_KEY_DIR}/rsa2048-a.spki.pem")).unwrap()
+//! # }
 //! # fn canned_token() -> String {
 //! #     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
 //! #     let header = lp_jwt::Header {
@@ -25,7 +29,13 @@
 //! #         iat: lp_jwt::NumericDate::from_secs(now),
 //! #         extra: Default::default(),
 //! #     };
-//! #     lp_jwt::assemble(&lp_jwt::encode_signing_input(&header, &claims), b"not a real signature")
+//! #     let input = lp_jwt::encode_signing_input(&header, &claims);
+//! #     let pk8 = std::fs::read(format!("{TEST_KEY_DIR}/rsa2048-a.pk8.der")).unwrap();
+//! #     let pair = ring::signature::RsaKeyPair::from_pkcs8(&pk8).unwrap();
+//! #     let mut signature = vec![0; pair.public().modulus_len()];
+//! #     let rng = ring::rand::SystemRandom::new();
+//! #     pair.sign(&ring::signature::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut signature).unwrap();
+//! #     lp_jwt::assemble(&input, &signature)
 //! # }
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -49,9 +59,13 @@
 //! )
 //! // Leave this out to use the default HTTPS transport.
 //! .transport(fake_liveperson)
+//! // Leave this out to check LivePerson's published key (API v1) or the
+//! // sentinel's JWKS (API v2); the fake signs with a test key.
+//! .verify_with(VerifyWith::Key(Rs256Verifier::from_pem(&test_key_pem())?))
 //! .build()?;
 //!
-//! let jwt = client.token().await?; // looked up, fetched, validated, cached
+//! let jwt = client.token().await?; // looked up, fetched, verified, validated, cached
+//! assert!(jwt.is_verified());
 //! assert_eq!(jwt.claims().iss.as_deref(), Some("Sentinel"));
 //! let authorization = jwt.authorization_header_value(); // the raw token
 //! # let _ = authorization;
@@ -74,9 +88,13 @@
 //!   domain TTL (default [`lp_domain::DEFAULT_TTL`]). A connection error to
 //!   Sentinel drops the cached map so the next attempt looks it up again.
 //!   [`AppJwtClientBuilder::sentinel_host`] skips the lookup altogether.
+//! - **Verification**: every token's RS256 signature is checked before its
+//!   claims are read, with the keys named by [`VerifyWith`] (see
+//!   [Verification](#verification)). A refused signature is
+//!   [`Error::Verify`]: not retried, not cached.
 //! - **Validation**: every token is decoded and checked against the
 //!   account (`aud`), client id (`azp`) and issuer (`Sentinel`), with the
-//!   injectable [`Clock`] for `exp` and `iat`. The signature is not checked.
+//!   injectable [`Clock`] for `exp` and `iat`.
 //! - **Lifetime**: `expires_in` when Sentinel sends it, else `exp` minus
 //!   the clock's time, capped at [`MAX_LIFETIME`], measured on tokio's
 //!   monotonic clock from the moment the request was sent.
@@ -99,11 +117,47 @@
 //!   and `latency_ms`. The client secret and tokens are never logged, and
 //!   never appear in `Debug`, `Display` or errors.
 //!
+//! # Verification
+//!
+//! [`AppJwtClientBuilder::verify_with`] chooses where the public keys come
+//! from:
+//!
+//! | [`VerifyWith`] | keys | IO |
+//! |---|---|---|
+//! | [`LivePersonV1`](VerifyWith::LivePersonV1) (default for API v1) | LivePerson's published v1 key, compiled in | none |
+//! | [`Jwks`](VerifyWith::Jwks) (default for API v2) | `https://{sentinel}/sentinel/well-known/jwks` | fetched through the transport, cached |
+//! | [`JwksUri`](VerifyWith::JwksUri) | a key set at another address | the same |
+//! | [`Key`](VerifyWith::Key), [`KeySet`](VerifyWith::KeySet) | given by the caller ([`Rs256Verifier::from_pem`], [`Jwks::from_json`], ...) | none |
+//! | [`None`](VerifyWith::None) | **no check at all: dangerous** | none |
+//!
+//! Only RS256 with RSA keys of 2048 to 8192 bits is accepted; the token's
+//! `alg` never picks the algorithm, `none` and `HS256` are refused.
+//!
+//! A fetched key set is kept until a token names a `kid` it does not hold.
+//! Then the set is fetched once more, to follow a key rotation, but at most
+//! once per [`AppJwtClientBuilder::jwks_refetch_min_interval`] (default
+//! 30 s), so a stream of tokens with an unknown `kid` cannot make the client
+//! hammer the key set endpoint. Fetches are single-flight like token
+//! fetches. A key set answered with 5xx, 429 or a connection failure is
+//! retried under the [`RetryPolicy`] (together with a new token request);
+//! another status or an unusable document is [`Error::Jwks`].
+//!
+//! Testing against `lp-emulator`? It signs with its own key and publishes
+//! it at the usual JWKS path for both API versions, so use
+//! `.verify_with(VerifyWith::Jwks)`.
+//!
+//! The request and parser are pure functions, [`jwks_request`] and
+//! [`parse_jwks_response`], like the other protocol steps.
+//!
 //! # Features
 //!
 //! - `hyper-transport` (default): [`HyperTransport`], hyper over rustls
 //!   (ring), the transport used when none is given. Without it the crate
 //!   has no network stack and needs a [`Transport`] from the caller.
+//!
+//! Signature verification (lp-jwt's `verify` feature, with `ring`) is not a
+//! feature: it is always compiled in, also with `default-features = false`,
+//! so that a build setting can never silently turn it off.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -116,6 +170,7 @@ mod error;
 mod hyper_transport;
 mod retry;
 mod transport;
+mod verify;
 
 pub use client::{
     AppJwt, AppJwtClient, AppJwtClientBuilder, DEFAULT_INVALIDATE_MIN_INTERVAL,
@@ -130,9 +185,13 @@ pub use hyper_transport::{
 };
 pub use retry::RetryPolicy;
 pub use transport::{Transport, TransportError, TransportErrorKind, TransportFuture};
+pub use verify::{
+    DEFAULT_JWKS_REFETCH_MIN_INTERVAL, DEFAULT_MAX_JWKS_BODY, JWKS_PATH, JwksError, VerifyWith,
+    jwks_request, parse_jwks_response, sentinel_jwks_uri,
+};
 
 pub use http;
 pub use lp_domain::DomainMap;
 pub use lp_ids::{AccountId, ClientId, Host};
-pub use lp_jwt::{AppJwtClaims, Header};
+pub use lp_jwt::{AppJwtClaims, Header, Jwks, KeyError, Rs256Verifier, VerifyError};
 pub use lp_oauth::{ApiVersion, ClientSecret};

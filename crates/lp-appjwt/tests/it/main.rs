@@ -7,6 +7,7 @@ mod flow;
 mod hyper;
 mod secrets;
 mod support;
+mod verify;
 
 #[cfg(not(feature = "hyper-transport"))]
 #[test]

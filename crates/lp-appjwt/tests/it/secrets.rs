@@ -37,7 +37,14 @@ async fn nothing_secret_in_debug_display_errors_or_logs() {
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_ansi(false)
         .finish();
+    // With exactly one registered dispatcher, tracing-core computes the
+    // interest of a callsite first hit on another thread (another test)
+    // from that thread's default, which has no subscriber, and caches
+    // "never" for every thread: this test then lost a span now and then. A
+    // second registered dispatcher makes it ask every registered one.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
 
     let fake = Fake::new();
     let builder = fake.client();

@@ -1,6 +1,7 @@
 //! A fake LivePerson: a transport closure that checks every request exactly
 //! and answers from a script, plus a wall clock that follows tokio's paused
-//! clock.
+//! clock. Tokens are really signed (RS256, with lp-jwt's test-only keys) and
+//! the sentinel serves a key set at `/sentinel/well-known/jwks`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,9 +11,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lp_appjwt::{
-    AccountId, ApiVersion, AppJwtClient, AppJwtClientBuilder, ClientId, ClientSecret, Transport,
-    TransportError,
+    AccountId, ApiVersion, AppJwtClient, AppJwtClientBuilder, ClientId, ClientSecret,
+    Rs256Verifier, Transport, TransportError, VerifyWith,
 };
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use tokio::time::Instant;
 
 pub const ACCOUNT: &str = "56072331";
@@ -44,6 +46,82 @@ impl TestClock {
     }
 }
 
+/// The kid of the fake's tokens unless a test changes it (the seed's).
+pub const DEFAULT_KID: &str = "appjwt-13-05-17";
+
+/// lp-jwt's test-only RSA-2048 keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestKey {
+    A,
+    B,
+}
+
+fn test_data(name: &str) -> Vec<u8> {
+    let path = format!("{}/../lp-jwt/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+impl TestKey {
+    fn file(self) -> &'static str {
+        match self {
+            TestKey::A => "rsa2048-a",
+            TestKey::B => "rsa2048-b",
+        }
+    }
+
+    pub fn pair(self) -> RsaKeyPair {
+        RsaKeyPair::from_pkcs8(&test_data(&format!("{}.pk8.der", self.file()))).unwrap()
+    }
+
+    /// The public key, without kid.
+    pub fn verifier(self) -> Rs256Verifier {
+        Rs256Verifier::from_spki_der(&test_data(&format!("{}.spki.der", self.file()))).unwrap()
+    }
+
+    /// The public key as a JWK with this kid.
+    pub fn jwk(self, kid: &str) -> serde_json::Value {
+        let set: serde_json::Value = serde_json::from_slice(&test_data("jwks.json")).unwrap();
+        let original = match self {
+            TestKey::A => "test-a",
+            TestKey::B => "test-b",
+        };
+        let mut jwk = set["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == original)
+            .unwrap()
+            .clone();
+        jwk["kid"] = kid.into();
+        jwk
+    }
+}
+
+/// A JWKS document holding these keys under these kids.
+pub fn jwks_json(keys: &[(TestKey, &str)]) -> String {
+    let keys: Vec<_> = keys.iter().map(|(k, kid)| k.jwk(kid)).collect();
+    serde_json::json!({ "keys": keys }).to_string()
+}
+
+/// Signs `header.claims` with `key` (RS256) and returns the compact token.
+pub fn sign(key: TestKey, header: &serde_json::Value, claims: &serde_json::Value) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+    );
+    let pair = key.pair();
+    let mut signature = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        &RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut signature,
+    )
+    .unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
 /// What the fake does with one request.
 #[derive(Clone)]
 pub enum Reply {
@@ -66,6 +144,14 @@ pub struct TokenSpec {
     pub aud: String,
     pub azp: String,
     pub iss: String,
+    /// The header's `alg`.
+    pub alg: String,
+    /// The header's `kid`; `None`: the fake's current kid.
+    pub kid: Option<String>,
+    /// Signed with this key instead of the fake's current one.
+    pub key: Option<TestKey>,
+    /// One bit of the signature flipped.
+    pub tamper: bool,
 }
 
 impl Default for TokenSpec {
@@ -76,6 +162,10 @@ impl Default for TokenSpec {
             aud: ACCOUNT.to_owned(),
             azp: CLIENT_ID.to_owned(),
             iss: "Sentinel".to_owned(),
+            alg: "RS256".to_owned(),
+            kid: None,
+            key: None,
+            tamper: false,
         }
     }
 }
@@ -94,6 +184,14 @@ pub struct Fake {
     /// When each token request arrived.
     pub fetch_times: Mutex<Vec<Instant>>,
     issued: AtomicUsize,
+    /// The key and kid new tokens are signed with.
+    signing: Mutex<(TestKey, String)>,
+    /// What the key set endpoint serves.
+    published: Mutex<Vec<(TestKey, String)>>,
+    jwks_fetches: AtomicUsize,
+    jwks_script: Mutex<VecDeque<Reply>>,
+    /// Every key set request's URI.
+    pub jwks_uris: Mutex<Vec<String>>,
 }
 
 impl Fake {
@@ -113,6 +211,11 @@ impl Fake {
             fetch_script: Mutex::new(VecDeque::new()),
             fetch_times: Mutex::new(Vec::new()),
             issued: AtomicUsize::new(0),
+            signing: Mutex::new((TestKey::A, DEFAULT_KID.to_owned())),
+            published: Mutex::new(vec![(TestKey::A, DEFAULT_KID.to_owned())]),
+            jwks_fetches: AtomicUsize::new(0),
+            jwks_script: Mutex::new(VecDeque::new()),
+            jwks_uris: Mutex::new(Vec::new()),
         })
     }
 
@@ -121,6 +224,29 @@ impl Fake {
     }
     pub fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
+    }
+    pub fn jwks_fetches(&self) -> usize {
+        self.jwks_fetches.load(Ordering::SeqCst)
+    }
+    /// New tokens are signed with `key` under `kid`.
+    pub fn sign_with(&self, key: TestKey, kid: &str) {
+        *self.signing.lock().unwrap() = (key, kid.to_owned());
+    }
+    /// The key set endpoint serves these keys from now on.
+    pub fn publish(&self, keys: &[(TestKey, &str)]) {
+        *self.published.lock().unwrap() = keys
+            .iter()
+            .map(|(k, kid)| (*k, (*kid).to_owned()))
+            .collect();
+    }
+    /// Rotation as Sentinel does it: sign with the new key, publish both.
+    pub fn rotate_to(&self, key: TestKey, kid: &str) {
+        let old = self.signing.lock().unwrap().clone();
+        self.sign_with(key, kid);
+        self.publish(&[(old.0, &old.1), (key, kid)]);
+    }
+    pub fn script_jwks(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.jwks_script.lock().unwrap().extend(replies);
     }
     pub fn set_latency(&self, d: Duration) {
         *self.latency.lock().unwrap() = d;
@@ -145,8 +271,16 @@ impl Fake {
         }
     }
 
-    /// A builder wired to this fake: its transport, its clock, no jitter.
+    /// A builder wired to this fake: its transport, its clock, no jitter,
+    /// and key A as the one verification key (no key set requests; the
+    /// verification tests choose their own source).
     pub fn client(self: &Arc<Self>) -> AppJwtClientBuilder {
+        self.bare_client()
+            .verify_with(VerifyWith::Key(TestKey::A.verifier()))
+    }
+
+    /// Like [`Fake::client`] but with the default verification source.
+    pub fn bare_client(self: &Arc<Self>) -> AppJwtClientBuilder {
         let clock = self.clock;
         AppJwtClient::builder(
             AccountId::new(ACCOUNT).unwrap(),
@@ -164,6 +298,9 @@ impl Fake {
         req: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
         let is_lookup = req.uri().path().ends_with("/baseURI.json");
+        if req.uri().path().ends_with("/well-known/jwks") {
+            return self.handle_jwks(req).await;
+        }
         let reply = if is_lookup {
             check_lookup(&req);
             self.lookups.fetch_add(1, Ordering::SeqCst);
@@ -193,10 +330,44 @@ impl Fake {
         }
     }
 
+    async fn handle_jwks(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        assert_eq!(req.method(), http::Method::GET);
+        assert_eq!(req.uri().scheme_str(), Some("https"));
+        assert_eq!(
+            req.headers().get(http::header::ACCEPT).unwrap(),
+            "application/json"
+        );
+        assert!(req.body().is_empty());
+        self.jwks_uris.lock().unwrap().push(req.uri().to_string());
+        assert_no_secret_outside_body(&req);
+        self.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+        let latency = *self.latency.lock().unwrap();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let reply = self.jwks_script.lock().unwrap().pop_front();
+        match reply.unwrap_or(Reply::Ok) {
+            Reply::Ok | Reply::Token(_) => {
+                let published = self.published.lock().unwrap().clone();
+                let keys: Vec<_> = published
+                    .iter()
+                    .map(|(k, kid)| (*k, kid.as_str()))
+                    .collect();
+                Ok(json(200, &jwks_json(&keys)))
+            }
+            Reply::Status(status, _, body) => Ok(json(status, &body)),
+            Reply::Fail(e) => Err(e),
+        }
+    }
+
     fn token_response(&self, spec: &TokenSpec) -> http::Response<Vec<u8>> {
         let n = self.issued.fetch_add(1, Ordering::SeqCst);
         let now = self.clock.now_secs();
-        let token = make_token(spec, now, n);
+        let (key, kid) = self.signing.lock().unwrap().clone();
+        let token = make_token(spec, now, n, spec.key.unwrap_or(key), &kid);
         let mut body = serde_json::json!({ "access_token": token, "token_type": "Bearer" });
         if let Some(e) = spec.expires_in {
             body["expires_in"] = e.into();
@@ -221,19 +392,23 @@ fn json(status: u16, body: &str) -> http::Response<Vec<u8>> {
         .unwrap()
 }
 
-/// A compact JWT with a dummy signature; `n` makes each token unique.
-pub fn make_token(spec: &TokenSpec, now: i64, n: usize) -> String {
-    let header = serde_json::json!({ "kid": "appjwt-13-05-17", "typ": "JWT", "alg": "RS256" });
+/// A compact JWT signed with `key`; `n` makes each token unique.
+pub fn make_token(spec: &TokenSpec, now: i64, n: usize, key: TestKey, kid: &str) -> String {
+    let kid = spec.kid.as_deref().unwrap_or(kid);
+    let header = serde_json::json!({ "kid": kid, "typ": "JWT", "alg": spec.alg });
     let claims = serde_json::json!({
         "aud": spec.aud, "azp": spec.azp, "scope": "msg.consumer", "iss": spec.iss,
         "exp": now + spec.exp_in, "iat": now, "n": n,
     });
-    format!(
-        "{}.{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string()),
-        URL_SAFE_NO_PAD.encode(b"dummy signature"),
-    )
+    let token = sign(key, &header, &claims);
+    if !spec.tamper {
+        return token;
+    }
+    // Flip one bit in the middle of the signature.
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let mut signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    signature[100] ^= 0x01;
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
 fn check_lookup(req: &http::Request<Vec<u8>>) {
