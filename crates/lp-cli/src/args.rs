@@ -5,12 +5,29 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// Shown at the end of `appjwt --help`; the same list as the crate docs.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the server or the token said no: rejected credentials, an error
+     status (4xx, or 5xx after the retries), an unusable answer, a token
+     whose signature is refused or that is expired or for another account
+     or client
+  2  bad usage or malformed input: unknown flag, invalid id or host, no
+     client secret, unreadable file, a token that does not decode
+  3  network trouble: connection refused, TLS failure, timeout";
+
 /// Get, decode and inspect LivePerson AppJWTs.
 ///
 /// The client secret is never taken on the command line (it would show in
 /// `ps` and shell history): set LP_CLIENT_SECRET or pass --client-secret-file.
 #[derive(Debug, Parser)]
-#[command(name = "appjwt", version, propagate_version = true)]
+#[command(
+    name = "appjwt",
+    version,
+    propagate_version = true,
+    after_long_help = EXIT_CODES
+)]
 pub struct Cli {
     /// Log what the client does on stderr (-v info, -vv debug); secrets and
     /// tokens are never logged.
@@ -32,6 +49,9 @@ pub enum Command {
     /// Run the whole flow against an embedded emulator: no network, no setup.
     Demo(DemoArgs),
     /// Run the Sentinel + Domain API emulator as a server until interrupted.
+    ///
+    /// It signs with its own throw-away key, so check its tokens with
+    /// `appjwt token --ca-file PEM --verify jwks` (or `--api v2`).
     Emulator(EmulatorArgs),
 }
 
@@ -69,9 +89,20 @@ pub struct TokenArgs {
     #[arg(long, value_name = "HOST[:PORT]")]
     pub sentinel_host: Option<String>,
 
+    /// Retries after a failed first attempt (5xx, 429, connection trouble),
+    /// with exponential backoff; rejected credentials are never retried.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+
     /// Sentinel token endpoint version.
     #[arg(long, value_enum, default_value_t = Api::V1)]
     pub api: Api,
+
+    /// Whose key checks the token's RS256 signature. `auto` is LivePerson's
+    /// published key for v1 and the Sentinel host's JWKS for v2; use `jwks`
+    /// against `appjwt emulator`, which signs with its own key.
+    #[arg(long, value_enum, default_value_t = Verify::Auto)]
+    pub verify: Verify,
 
     /// What to print on stdout.
     #[arg(long, value_enum, default_value_t = TokenFormat::Token)]
@@ -84,6 +115,18 @@ pub enum Api {
     V1,
     /// `/sentinel/api/v2/account/{acc}/app/token`.
     V2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Verify {
+    /// LivePerson's v1 key with `--api v1`, the Sentinel JWKS with v2.
+    Auto,
+    /// LivePerson's published v1 key, compiled in.
+    LivepersonV1,
+    /// The key set at `https://{sentinel}/sentinel/well-known/jwks`.
+    Jwks,
+    /// No signature check (dangerous: accepts a forged token).
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -107,6 +150,19 @@ pub struct DecodeArgs {
     /// Fail (exit 1) unless the token was issued to this client id.
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
+
+    /// Check the RS256 signature with this public key (PEM, SPKI or PKCS#1).
+    #[arg(long, value_name = "PEM", group = "key")]
+    pub public_key: Option<PathBuf>,
+
+    /// Check the RS256 signature with the key named by the token's `kid` in
+    /// this JWKS file (e.g. saved from `/sentinel/well-known/jwks`).
+    #[arg(long, value_name = "FILE", group = "key")]
+    pub jwks: Option<PathBuf>,
+
+    /// Check the RS256 signature with LivePerson's published v1 key.
+    #[arg(long, group = "key")]
+    pub liveperson_key: bool,
 
     /// What to print on stdout.
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]

@@ -48,6 +48,11 @@ impl Failure {
         }
     }
 
+    /// Writing to stdout failed, e.g. the reader of a pipe went away.
+    pub fn stdout(e: &std::io::Error) -> Self {
+        Failure::usage(format!("cannot write to stdout: {e}"))
+    }
+
     pub fn code(&self) -> ExitCode {
         ExitCode::from(match self.kind {
             Kind::Refused => 1,
@@ -67,15 +72,40 @@ impl Failure {
     }
 }
 
+/// Whoever answered decides: any answer from the server that is not a usable
+/// token (401, 429, a 5xx after the retries, a body that is not JSON or too
+/// large, a token that fails validation) is the server saying no, exit 1.
+/// Only when no answer arrived (refused connection, TLS failure, timeout,
+/// broken connection) is it network trouble, exit 3. A setting the transport
+/// cannot use (a plain `http://` host, an unusable CA file) is bad usage.
 fn classify(e: &Error) -> Kind {
     match e {
         Error::Transport(t) => match t.kind() {
-            TransportErrorKind::InsecureScheme => Kind::Usage,
+            TransportErrorKind::InsecureScheme | TransportErrorKind::Config => Kind::Usage,
+            TransportErrorKind::BodyTooLarge => Kind::Refused,
             _ => Kind::Network,
         },
         Error::DeadlineExceeded { last, .. } => classify(last),
         _ => Kind::Refused,
     }
+}
+
+/// Writes one line to stdout and flushes it. Unlike `println!`, which
+/// panics (exit 101) when stdout is a closed pipe, this reports a failure.
+pub fn outln(args: fmt::Arguments<'_>) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{args}")
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::stdout(&e))
+}
+
+/// `println!` for commands: `outln!("...")?` returns the write failure.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::exit::outln(format_args!($($arg)*))
+    };
 }
 
 /// `error: cause: cause`, so a TLS failure shows what rustls said.

@@ -1,4 +1,4 @@
-//! Durations for people: "59m 12s", "3h ago".
+//! Durations and dates for people: "59m 12s", "3h ago", "2017-05-13".
 
 use std::time::{Duration, SystemTime};
 
@@ -10,19 +10,44 @@ pub fn expiry_line(exp: SystemTime, now: SystemTime) -> String {
     }
 }
 
-/// The two most significant units of a duration: `1d 2h`, `59m 12s`, `5s`.
+/// The two most significant units of a duration: `8y 216d`, `1d 2h`,
+/// `59m 12s`, `5s`. A year counts as 365 days.
 pub fn short(d: Duration) -> String {
     let s = d.as_secs();
-    let (days, hours, mins, secs) = (s / 86_400, s / 3_600 % 24, s / 60 % 60, s % 60);
-    let parts = [(days, "d"), (hours, "h"), (mins, "m"), (secs, "s")];
-    let first = parts.iter().position(|&(n, _)| n > 0).unwrap_or(3);
+    let (years, days) = (s / 31_536_000, s / 86_400 % 365);
+    let (hours, mins, secs) = (s / 3_600 % 24, s / 60 % 60, s % 60);
+    let parts = [
+        (years, "y"),
+        (days, "d"),
+        (hours, "h"),
+        (mins, "m"),
+        (secs, "s"),
+    ];
+    let last = parts.len() - 1;
+    let first = parts.iter().position(|&(n, _)| n > 0).unwrap_or(last);
     parts[first..]
         .iter()
         .take(2)
-        .filter(|&&(n, _)| n > 0 || first == 3)
+        .filter(|&&(n, _)| n > 0 || first == last)
         .map(|(n, u)| format!("{n}{u}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The ISO date of a Sentinel key id's date part: `13-05-17` (day, month,
+/// two-digit year) is `2017-05-13`. `None` unless it is such a date.
+pub fn kid_date(part: &str) -> Option<String> {
+    let mut fields = part.split('-');
+    let mut next = || -> Option<u32> {
+        let f = fields.next()?;
+        if f.len() != 2 || !f.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        f.parse().ok()
+    };
+    let (day, month, year) = (next()?, next()?, next()?);
+    let valid = fields.next().is_none() && (1..=31).contains(&day) && (1..=12).contains(&month);
+    valid.then(|| format!("20{year:02}-{month:02}-{day:02}"))
 }
 
 #[cfg(test)]
@@ -38,6 +63,8 @@ mod tests {
         check(3600, "1h");
         check(3 * 3600 + 61, "3h 1m");
         check(86_400 + 7200 + 5, "1d 2h");
+        check(365 * 86_400, "1y");
+        check(8 * 365 * 86_400 + 216 * 86_400 + 11 * 3600, "8y 216d");
     }
 
     #[test]
@@ -51,5 +78,21 @@ mod tests {
             expiry_line(now - Duration::from_secs(3 * 3600), now),
             "expired 3h ago"
         );
+    }
+
+    #[test]
+    fn kid_dates() {
+        let check = |part: &str, want: Option<&str>| {
+            assert_eq!(kid_date(part).as_deref(), want, "{part}");
+        };
+        check("13-05-17", Some("2017-05-13"));
+        check("01-12-26", Some("2026-12-01"));
+        check("32-05-17", None);
+        check("13-13-17", None);
+        check("13-05", None);
+        check("13-05-17-1", None);
+        check("1-5-17", None);
+        check("+1-05-17", None);
+        check("", None);
     }
 }

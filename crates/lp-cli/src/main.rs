@@ -2,6 +2,24 @@
 //!
 //! Run `appjwt --help` for the commands; `appjwt demo` shows the whole flow
 //! against the embedded emulator without any network or setup.
+//!
+//! Exit codes, which scripts can rely on:
+//!
+//! - `0`: success.
+//! - `1`: the server or the token said no: rejected credentials, an error
+//!   status (4xx, or 5xx once the retries are spent), an answer that is not
+//!   a usable token, a token whose signature is refused or that is expired
+//!   or for another account or client.
+//! - `2`: bad usage or malformed input: clap's usage errors (also `appjwt`
+//!   without a command, which prints the help), an invalid id or host, no
+//!   client secret, an unreadable file, a token that does not decode, a
+//!   closed stdout.
+//! - `3`: network trouble: connection refused, TLS handshake failure,
+//!   timeout, a broken connection; also an emulator that cannot bind.
+//!
+//! Errors are one line on stderr, `appjwt: what failed: why`. Neither the
+//! client secret nor a whole access token ever appears on stderr; `-v`
+//! logs go to stderr under the same rule.
 
 mod args;
 mod commands;

@@ -3,36 +3,122 @@
 use std::io::Read;
 use std::time::SystemTime;
 
-use lp_jwt::{UnverifiedToken, Validation};
-use serde_json::json;
+use lp_jwt::{
+    AppJwtClaims, Header, Jwks, Rs256Verifier, UnverifiedToken, Validation, ValidationError,
+};
+use serde::Serialize;
 
 use super::pretty;
 use crate::args::{DecodeArgs, TextOrJson};
 use crate::exit::Failure;
-use crate::human::expiry_line;
+use crate::human::{expiry_line, kid_date};
+use crate::outln;
 
 /// More than any token; stops `decode < /dev/zero` from eating memory.
 const MAX_STDIN: u64 = 1024 * 1024;
 
+/// The `--format json` object: `{"header":..,"claims":..}`, in that order.
+#[derive(Serialize)]
+struct Decoded<'a> {
+    header: &'a Header,
+    claims: &'a AppJwtClaims,
+}
+
+/// The key the signature is checked with, if one was given.
+enum Key {
+    One(Rs256Verifier),
+    Set(Jwks),
+    LivePersonV1(Rs256Verifier),
+}
+
+impl Key {
+    fn from_args(a: &DecodeArgs) -> Result<Option<Key>, Failure> {
+        let read = |flag: &str, path: &std::path::Path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| Failure::usage(format!("cannot read {flag} {}: {e}", path.display())))
+        };
+        if let Some(path) = &a.public_key {
+            let pem = read("--public-key", path)?;
+            let key = Rs256Verifier::from_pem(&pem)
+                .map_err(|e| Failure::usage(format!("--public-key {}: {e}", path.display())))?;
+            return Ok(Some(Key::One(key)));
+        }
+        if let Some(path) = &a.jwks {
+            let json = read("--jwks", path)?;
+            let set = Jwks::from_json(&json)
+                .map_err(|e| Failure::usage(format!("--jwks {}: {e}", path.display())))?;
+            return Ok(Some(Key::Set(set)));
+        }
+        Ok(a.liveperson_key
+            .then(|| Key::LivePersonV1(Rs256Verifier::liveperson_v1())))
+    }
+
+    fn verify(&self, token: &UnverifiedToken<'_>) -> Result<(), lp_jwt::VerifyError> {
+        match self {
+            Key::One(k) | Key::LivePersonV1(k) => k.verify(token),
+            Key::Set(set) => set.verify(token),
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Key::One(_) => "the --public-key",
+            Key::Set(_) => "the --jwks key named by kid",
+            Key::LivePersonV1(_) => "LivePerson's v1 key",
+        }
+    }
+}
+
 pub fn run(a: DecodeArgs) -> Result<(), Failure> {
+    // Key files first: a wrong path is bad usage whatever the token says.
+    let key = Key::from_args(&a)?;
     let input = match a.token.as_deref() {
         None | Some("-") => read_stdin()?,
         Some(t) => t.to_owned(),
     };
     let text = input.trim_end_matches(['\n', '\r']);
+    if text.trim().is_empty() {
+        return Err(Failure::usage("no token given (argument or stdin)"));
+    }
     let token = UnverifiedToken::decode(text)
         .map_err(|e| Failure::usage(format!("malformed token: {e}")))?;
     let (header, claims) = (token.header(), token.claims());
     let now = SystemTime::now();
+    let signature = key.as_ref().map(|k| (k, k.verify(&token)));
     match a.format {
-        TextOrJson::Json => println!("{}", json!({ "header": header, "claims": claims })),
+        TextOrJson::Json => {
+            let json = serde_json::to_string(&Decoded { header, claims })
+                .map_err(|e| Failure::usage(format!("cannot write the token as json: {e}")))?;
+            outln!("{json}")?;
+        }
         TextOrJson::Text => {
-            println!("Header:\n{}", pretty(header));
-            println!("Claims:\n{}", pretty(claims));
+            outln!("Header:\n{}", pretty(header))?;
+            outln!("Claims:\n{}", pretty(claims))?;
+            if let Some(parts) = header.kid_parts() {
+                let kid = format!("{}-{}", parts.prefix, parts.date);
+                match kid_date(parts.date) {
+                    Some(date) => outln!("signing key issued {date} (kid {kid})")?,
+                    None => outln!("signing key date part {} (kid {kid})", parts.date)?,
+                }
+            }
             if let Some(exp) = claims.exp {
-                println!("{}", expiry_line(exp.to_system_time(), now));
+                outln!("{}", expiry_line(exp.to_system_time(), now))?;
+            }
+            match &signature {
+                None => outln!(
+                    "signature not checked (--public-key, --jwks or --liveperson-key checks it)"
+                )?,
+                Some((k, Ok(()))) => outln!("signature verified with {}", k.describe())?,
+                Some((k, Err(e))) => outln!("signature INVALID with {}: {e}", k.describe())?,
             }
         }
+    }
+
+    if let Some((k, Err(e))) = &signature {
+        return Err(Failure::refused(format!(
+            "invalid token: signature refused by {}: {e}",
+            k.describe()
+        )));
     }
 
     // Checks come after printing so a person sees what was wrong.
@@ -41,8 +127,15 @@ pub fn run(a: DecodeArgs) -> Result<(), Failure> {
         if let Some(id) = &a.client_id {
             v = v.client_id(id);
         }
-        v.validate(header, claims, now)
-            .map_err(|e| Failure::refused(format!("invalid token: {e}")))?;
+        v.validate(header, claims, now).map_err(|e| match e {
+            // The same words as without --account, rather than two epoch
+            // numbers a person has to subtract.
+            ValidationError::Expired { exp, .. } => Failure::refused(format!(
+                "invalid token: {}",
+                expiry_line(exp.to_system_time(), now)
+            )),
+            e => Failure::refused(format!("invalid token: {e}")),
+        })?;
     } else {
         if let Some(id) = &a.client_id {
             if claims.azp.as_deref() != Some(id.as_str()) {
@@ -69,8 +162,5 @@ fn read_stdin() -> Result<String, Failure> {
         .take(MAX_STDIN)
         .read_to_string(&mut buf)
         .map_err(|e| Failure::usage(format!("cannot read the token from stdin: {e}")))?;
-    if buf.trim().is_empty() {
-        return Err(Failure::usage("no token given (argument or stdin)"));
-    }
     Ok(buf)
 }

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use lp_appjwt::{AccountId, AppJwtClient, ClientId, HyperTransport};
+use lp_appjwt::{AccountId, AppJwtClient, ClientId, HyperTransport, VerifyWith};
 use lp_emulator::{Emulator, Endpoint};
 use lp_oauth::ClientSecret;
 
@@ -11,6 +11,7 @@ use super::pretty;
 use crate::args::DemoArgs;
 use crate::exit::Failure;
 use crate::human::expiry_line;
+use crate::outln;
 
 /// The documentation's example values, so the output reads like the seed.
 const ACCOUNT: &str = "56072331";
@@ -26,7 +27,7 @@ pub async fn run(_: DemoArgs) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::network(format!("cannot start the emulator: {e}")))?;
     let host = emulator.host();
-    println!("emulator   https://{host} (Domain API + Sentinel, fresh CA, RS256 key)");
+    outln!("emulator   https://{host} (Domain API + Sentinel, fresh CA, RS256 key)")?;
 
     let transport = HyperTransport::builder()
         .add_root_pem(emulator.ca_pem().as_bytes())
@@ -37,13 +38,15 @@ pub async fn run(_: DemoArgs) -> Result<(), Failure> {
     let secret = ClientSecret::new(secret).map_err(Failure::usage)?;
     let client = AppJwtClient::builder(account, client_id, secret)
         .csds_host(host.clone())
+        // The emulator signs with its own key, published at its JWKS.
+        .verify_with(VerifyWith::Jwks)
         .transport(transport)
         .build()
         .map_err(|e| Failure::usage(format!("cannot build the client: {e}")))?;
 
-    println!(
+    outln!(
         "\n1. Domain API: GET https://{host}/api/account/{ACCOUNT}/service/baseURI.json?version=1.0"
-    );
+    )?;
     let domains = client
         .domains()
         .await
@@ -52,35 +55,43 @@ pub async fn run(_: DemoArgs) -> Result<(), Failure> {
         .get("sentinel")
         .map(ToString::to_string)
         .unwrap_or_else(|| "(none)".to_owned());
-    println!(
+    outln!(
         "   sentinel -> {sentinel}   ({} services known)",
         domains.len()
-    );
+    )?;
 
-    println!(
+    outln!(
         "\n2. Sentinel: POST https://{sentinel}/sentinel/api/account/{ACCOUNT}/app/token?v=1.0&grant_type=client_credentials"
-    );
-    println!("   Content-Type: application/x-www-form-urlencoded");
-    println!("   client_id={CLIENT_ID}&client_secret=[redacted]");
+    )?;
+    outln!("   Content-Type: application/x-www-form-urlencoded")?;
+    outln!("   client_id={CLIENT_ID}&client_secret=[redacted]")?;
     let jwt = client
         .token()
         .await
         .map_err(|e| Failure::from_client("cannot get a token", &e))?;
     let raw = jwt.secret();
-    println!(
+    outln!(
         "   200 OK, token_type {}, access_token {}... ({} bytes)",
         jwt.token_type(),
         raw.get(..24).unwrap_or(raw),
         raw.len()
-    );
+    )?;
 
-    println!("\n3. Decoded header:\n{}", indent(&pretty(jwt.header())));
-    println!("   Decoded claims:\n{}", indent(&pretty(jwt.claims())));
+    outln!("\n3. Decoded header:\n{}", indent(&pretty(jwt.header())))?;
+    outln!("   Decoded claims:\n{}", indent(&pretty(jwt.claims())))?;
 
-    println!(
-        "\n4. Validated: aud is the account, azp the client id, iss Sentinel, alg RS256; {}",
+    outln!(
+        "\n4. Verified: RS256 signature checked with the key named by kid in GET https://{sentinel}/sentinel/well-known/jwks ({})",
+        if jwt.is_verified() {
+            "ok"
+        } else {
+            "not checked"
+        }
+    )?;
+    outln!(
+        "   Validated: aud is the account, azp the client id, iss Sentinel; {}",
         expiry_line(jwt.expires_at_system(), SystemTime::now())
-    );
+    )?;
 
     let before = emulator.request_count(Endpoint::Token);
     let again = client
@@ -88,16 +99,16 @@ pub async fn run(_: DemoArgs) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::from_client("cannot get a token", &e))?;
     let after = emulator.request_count(Endpoint::Token);
-    println!(
+    outln!(
         "\n5. Second token() call: {} (token requests to Sentinel: {before} before, {after} after)",
         if again.secret() == jwt.secret() {
             "served from the cache"
         } else {
             "fetched anew"
         }
-    );
+    )?;
     emulator.shutdown().await;
-    println!("\ndemo finished: every step succeeded");
+    outln!("\ndemo finished: every step succeeded")?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::{parse_host, transport};
 use crate::args::{DomainsArgs, TextOrJson};
 use crate::exit::Failure;
+use crate::outln;
 
 pub async fn run(a: DomainsArgs) -> Result<(), Failure> {
     let account =
@@ -44,13 +45,13 @@ pub async fn run(a: DomainsArgs) -> Result<(), Failure> {
                 .into_iter()
                 .map(|(s, h)| (s, Value::String(h)))
                 .collect();
-            println!("{}", Value::Object(obj));
+            outln!("{}", Value::Object(obj))?;
         }
         TextOrJson::Text => {
             let width = rows.iter().map(|(s, _)| s.len()).max().unwrap_or(0).max(7);
-            println!("{:width$}  HOST", "SERVICE");
+            outln!("{:width$}  HOST", "SERVICE")?;
             for (s, h) in rows {
-                println!("{s:width$}  {h}");
+                outln!("{s:width$}  {h}")?;
             }
         }
     }

@@ -1,16 +1,20 @@
 //! `appjwt emulator`: the emulator as a server, for testing connectors
 //! offline.
 
-use std::io::Write;
 use std::time::Duration;
 
+use lp_appjwt::{AccountId, ClientId};
 use lp_emulator::Emulator;
 
 use super::read_secret;
 use crate::args::EmulatorArgs;
 use crate::exit::Failure;
+use crate::outln;
 
 pub async fn run(a: EmulatorArgs) -> Result<(), Failure> {
+    // Checked here so a typo is bad usage (exit 2), not a failed start.
+    AccountId::new(a.account.as_str()).map_err(|e| Failure::usage(format!("--account: {e}")))?;
+    ClientId::new(a.client_id.as_str()).map_err(|e| Failure::usage(format!("--client-id: {e}")))?;
     let secret = read_secret(None)?;
     let emulator = Emulator::builder()
         .client(&a.account, &a.client_id, secret.expose_secret())
@@ -18,8 +22,9 @@ pub async fn run(a: EmulatorArgs) -> Result<(), Failure> {
         .listen(a.listen)
         .on_request(|log| {
             // One line per request; the log never holds secrets or tokens.
-            println!("{log}");
-            let _ = std::io::stdout().flush();
+            // A closed stdout must not stop the server, so the error is
+            // dropped here.
+            let _ = outln!("{log}");
         })
         .start()
         .await
@@ -27,8 +32,8 @@ pub async fn run(a: EmulatorArgs) -> Result<(), Failure> {
     emulator.write_ca_pem(&a.ca_out).map_err(|e| {
         Failure::usage(format!("cannot write --ca-out {}: {e}", a.ca_out.display()))
     })?;
-    println!("listening on https://{}", emulator.addr());
-    let _ = std::io::stdout().flush();
+    // The bound address, so `--listen 127.0.0.1:0` tells the real port.
+    outln!("listening on https://{}", emulator.addr())?;
     wait_for_shutdown().await;
     emulator.shutdown().await;
     Ok(())
