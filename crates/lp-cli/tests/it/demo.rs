@@ -1,0 +1,34 @@
+//! `appjwt demo`: the whole flow, no arguments, no network.
+
+use crate::support::{Cli, contains_jwt};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_succeeds_and_shows_every_step() {
+    let out = Cli::new(&["demo"]).run().await;
+    out.expect(0, "");
+    for want in [
+        "1. Domain API: GET https://127.0.0.1:",
+        "client_secret=[redacted]",
+        "\"alg\": \"RS256\"",
+        "\"kid\": \"appjwt-",
+        "\"aud\": \"56072331\"",
+        "\"azp\": \"75588e18-0213-4e33-8174-883acac7e3c4\"",
+        "\"iss\": \"Sentinel\"",
+        "expires in 59m",
+        "served from the cache",
+        "token requests to Sentinel: 1 before, 1 after",
+        "demo finished: every step succeeded",
+    ] {
+        assert!(out.stdout.contains(want), "lacks {want:?}: {out:?}");
+    }
+    // The demo shows a prefix of the token, never the whole of it.
+    assert!(!contains_jwt(&out.stdout), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_with_tracing() {
+    let out = Cli::new(&["-v", "demo"]).run().await;
+    out.expect(0, "");
+    assert!(out.stderr.contains("lp_emulator"), "{out:?}");
+    assert!(!contains_jwt(&out.stderr), "{out:?}");
+}
