@@ -4,3 +4,4 @@
 mod faults;
 mod flow;
 mod support;
+mod verify;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lp_appjwt::{
     AccountId, AppJwtClient, AppJwtClientBuilder, ClientId, ClientSecret, HyperTransport,
-    RetryPolicy,
+    RetryPolicy, VerifyWith,
 };
 use lp_emulator::{Emulator, EmulatorBuilder, EmulatorHandle, SigningKey};
 
@@ -65,6 +65,9 @@ pub fn client_builder(emu: &EmulatorHandle) -> AppJwtClientBuilder {
         .csds_host(emu.host())
         .transport(transport(emu))
         .retry_policy(fast_retries())
+        // The emulator signs with its own key, published at the sentinel's
+        // JWKS path: LivePerson's static v1 key would refuse every token.
+        .verify_with(VerifyWith::Jwks)
 }
 
 pub fn client(emu: &EmulatorHandle) -> AppJwtClient {
