@@ -3,5 +3,8 @@
 
 mod faults;
 mod flow;
+mod hygiene;
+mod matrix;
+mod soak;
 mod support;
 mod verify;

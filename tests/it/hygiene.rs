@@ -1,0 +1,339 @@
+//! Secret hygiene: every error path of the client, with all tracing output
+//! (client, transport and emulator) captured at TRACE level, and the
+//! `Display`, `Debug` and source chain of every error and of the client.
+//! Neither the client secret (nor any piece or encoding of it) nor any
+//! token may appear anywhere.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lp_appjwt::{AppJwtClient, AppJwtClientBuilder, Error, HyperTransport, RetryPolicy};
+use lp_emulator::{EmulatorBuilder, EmulatorHandle, Endpoint, Fault};
+use lp_oauth::ClientSecret;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::support::{self, SECRET};
+
+/// A wrong secret, also never to be shown.
+const WRONG_SECRET: &str = "wr0ng-s3cr3t-Zq7&=+";
+
+/// Everything written by the subscriber.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.lock() {
+            Ok(mut v) => v.extend_from_slice(buf),
+            Err(poisoned) => poisoned.into_inner().extend_from_slice(buf),
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        let bytes = match self.0.lock() {
+            Ok(v) => v.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// What must never be printed: the secrets, their distinctive prefix (a
+/// partial leak), their form encoding (what goes on the wire), and JWTs
+/// (every JWT header in base64url starts with `eyJ`, `{"`).
+fn forbidden() -> Vec<String> {
+    vec![
+        SECRET.to_owned(),
+        "s3cr3t".to_owned(),
+        form_encode(SECRET),
+        WRONG_SECRET.to_owned(),
+        "wr0ng".to_owned(),
+        form_encode(WRONG_SECRET),
+        "eyJ".to_owned(),
+    ]
+}
+
+/// `application/x-www-form-urlencoded` encoding of `s`.
+fn form_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(char::from(b));
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn assert_clean(what: &str, text: &str, tokens: &[String]) {
+    for bad in forbidden().iter().chain(tokens) {
+        assert!(
+            !text.contains(bad.as_str()),
+            "{what} contains {bad:?}:\n{text}"
+        );
+    }
+}
+
+/// The error, its `Debug`, and every message down its source chain.
+fn error_texts(e: &Error) -> String {
+    let mut out = format!("{e}\n{e:?}\n");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(&format!("{s}\n{s:?}\n"));
+        source = s.source();
+    }
+    out
+}
+
+fn quick() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+        deadline: Duration::from_secs(5),
+        min_throttle_delay: Duration::from_millis(5),
+    }
+}
+
+/// One error path: an emulator, something to do to it, a client.
+struct Case {
+    name: &'static str,
+    emulator: fn() -> EmulatorBuilder,
+    prepare: fn(&EmulatorHandle),
+    client: fn(&EmulatorHandle) -> AppJwtClientBuilder,
+}
+
+fn default_client(emu: &EmulatorHandle) -> AppJwtClientBuilder {
+    support::client_builder(emu).retry_policy(quick())
+}
+
+fn fault(endpoint: Endpoint, f: Fault) -> impl Fn(&EmulatorHandle) {
+    move |emu| emu.inject(endpoint, f.clone(), 100)
+}
+
+fn status(code: u16) -> Fault {
+    Fault::Status {
+        status: code,
+        retry_after: Some("0".to_owned()),
+        body: None,
+    }
+}
+
+fn cases() -> Vec<Case> {
+    fn none(_: &EmulatorHandle) {}
+    macro_rules! faulted {
+        ($name:expr, $endpoint:expr, $fault:expr) => {
+            Case {
+                name: $name,
+                emulator: support::emulator,
+                prepare: |emu| fault($endpoint, $fault)(emu),
+                client: default_client,
+            }
+        };
+    }
+    vec![
+        Case {
+            name: "success",
+            emulator: support::emulator,
+            prepare: none,
+            client: default_client,
+        },
+        faulted!("500", Endpoint::Token, status(500)),
+        faulted!("503", Endpoint::Token, status(503)),
+        faulted!("429", Endpoint::Token, status(429)),
+        faulted!(
+            "400 with body",
+            Endpoint::Token,
+            Fault::Status {
+                status: 400,
+                retry_after: None,
+                body: Some(r#"{"error":"invalid_request","error_description":"bad"}"#.to_owned()),
+            }
+        ),
+        faulted!("domain 500", Endpoint::Domain, status(500)),
+        faulted!("close mid body", Endpoint::Token, Fault::CloseMidBody),
+        faulted!("malformed json", Endpoint::Token, Fault::MalformedJson),
+        faulted!("non-json 200", Endpoint::Token, Fault::NonJson200),
+        faulted!(
+            "huge body",
+            Endpoint::Token,
+            Fault::HugeBody(10 * 1024 * 1024)
+        ),
+        faulted!(
+            "token type",
+            Endpoint::Token,
+            Fault::TokenType("mac".to_owned())
+        ),
+        faulted!("wrong account", Endpoint::Token, Fault::WrongAccountToken),
+        faulted!("expired", Endpoint::Token, Fault::ExpiredToken),
+        faulted!("wrong issuer", Endpoint::Token, Fault::WrongIssuerToken),
+        faulted!("future iat", Endpoint::Token, Fault::FutureIatToken),
+        faulted!("bad signature", Endpoint::Token, Fault::BadSignatureToken),
+        faulted!(
+            "userinfo host",
+            Endpoint::Domain,
+            Fault::DomainHost("u@127.0.0.1".to_owned())
+        ),
+        faulted!(
+            "path host",
+            Endpoint::Domain,
+            Fault::DomainHost("127.0.0.1/x".to_owned())
+        ),
+        Case {
+            name: "hang",
+            emulator: support::emulator,
+            prepare: |emu| fault(Endpoint::Token, Fault::Hang)(emu),
+            client: |emu| {
+                let transport = HyperTransport::builder()
+                    .add_root_pem(emu.ca_pem().as_bytes())
+                    .and_then(|b| b.request_timeout(Duration::from_millis(100)).build())
+                    .unwrap_or_else(|e| panic!("{e}"));
+                default_client(emu).transport(transport)
+            },
+        },
+        Case {
+            name: "no sentinel",
+            emulator: || support::emulator().without_service("sentinel"),
+            prepare: none,
+            client: default_client,
+        },
+        Case {
+            name: "wrong secret",
+            emulator: support::emulator,
+            prepare: none,
+            client: |emu| {
+                AppJwtClient::builder(
+                    support::ACCOUNT.parse().unwrap_or_else(|e| panic!("{e}")),
+                    support::CLIENT_ID.parse().unwrap_or_else(|e| panic!("{e}")),
+                    ClientSecret::new(WRONG_SECRET).unwrap_or_else(|e| panic!("{e}")),
+                )
+                .csds_host(emu.host())
+                .transport(support::transport(emu))
+                .retry_policy(quick())
+            },
+        },
+        Case {
+            name: "unknown account",
+            emulator: support::emulator,
+            prepare: none,
+            client: |emu| {
+                AppJwtClient::builder(
+                    "99999999".parse().unwrap_or_else(|e| panic!("{e}")),
+                    support::CLIENT_ID.parse().unwrap_or_else(|e| panic!("{e}")),
+                    ClientSecret::new(SECRET).unwrap_or_else(|e| panic!("{e}")),
+                )
+                .csds_host(emu.host())
+                .transport(support::transport(emu))
+                .retry_policy(quick())
+            },
+        },
+        Case {
+            name: "untrusted certificate",
+            emulator: support::emulator,
+            prepare: none,
+            client: |emu| {
+                // Trusts nothing but the webpki roots: the emulator's CA is
+                // not among them.
+                let transport = HyperTransport::builder()
+                    .request_timeout(Duration::from_secs(2))
+                    .build()
+                    .unwrap_or_else(|e| panic!("{e}"));
+                default_client(emu).transport(transport)
+            },
+        },
+        Case {
+            name: "bad csds host (nothing listening)",
+            emulator: support::emulator,
+            prepare: none,
+            client: |emu| {
+                default_client(emu)
+                    .csds_host(lp_ids::Host::parse("127.0.0.1:9").unwrap_or_else(|e| panic!("{e}")))
+            },
+        },
+        Case {
+            name: "bad sentinel host (nothing listening)",
+            emulator: support::emulator,
+            prepare: none,
+            client: |emu| {
+                default_client(emu).sentinel_host(
+                    lp_ids::Host::parse("127.0.0.1:9").unwrap_or_else(|e| panic!("{e}")),
+                )
+            },
+        },
+    ]
+}
+
+/// Current-thread runtime (the `#[tokio::test]` default), so that the
+/// thread-local subscriber sees the emulator's and the transport's tasks too.
+#[tokio::test]
+async fn no_secret_or_token_in_logs_errors_or_debug() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let _guard = tracing_subscriber::fmt()
+        .with_max_level(LevelFilter::TRACE)
+        .with_span_events(FmtSpan::FULL)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish()
+        .set_default();
+
+    let mut texts = String::new();
+    let mut tokens = Vec::new();
+    let mut failures = 0;
+    for case in cases() {
+        let emu = support::start((case.emulator)()).await;
+        (case.prepare)(&emu);
+        // Tokens the emulator issues for this client, to look for verbatim.
+        if let Ok(t) = emu.issue_token(support::ACCOUNT, support::CLIENT_ID) {
+            tokens.push(t);
+        }
+        let builder = (case.client)(&emu);
+        texts.push_str(&format!("{builder:?}\n"));
+        let client = builder
+            .build()
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        texts.push_str(&format!("{client:?}\n"));
+        match client.token().await {
+            Ok(jwt) => {
+                texts.push_str(&format!("{jwt:?}\n{:?}\n", jwt.claims()));
+                tokens.push(jwt.secret().to_owned());
+            }
+            Err(e) => {
+                failures += 1;
+                texts.push_str(&format!("{}: {}", case.name, error_texts(&e)));
+            }
+        }
+        if let Err(e) = client.domains().await {
+            texts.push_str(&error_texts(&e));
+        }
+        texts.push_str(&format!("{client:?}\n"));
+        emu.shutdown().await;
+    }
+    // Every case but the successful one (and the bad signature, accepted
+    // while the client does not verify) failed, so the error paths ran.
+    assert!(
+        failures >= cases().len() - 2,
+        "only {failures} failures:\n{texts}"
+    );
+    assert!(tokens.iter().all(|t| t.len() > 100));
+
+    let logs = captured.text();
+    // The capture works: events of the client and of the emulator are in.
+    assert!(logs.contains("appjwt.fetch"), "{logs}");
+    assert!(logs.contains("lp-emulator listening"), "{logs}");
+    assert_clean("tracing output", &logs, &tokens);
+    assert_clean("errors and Debug output", &texts, &tokens);
+}

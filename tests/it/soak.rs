@@ -1,0 +1,311 @@
+//! Soak and load: many tasks calling `token()` in a loop while the emulator
+//! fails about 30% of token requests and tokens live three seconds.
+//!
+//! CI runs it for 5 s; `cargo xtask soak` runs it for 30 s (`SOAK_SECS`)
+//! and prints the figures that RELIABILITY.md quotes. Loopback only, and
+//! bounded: every loop stops at the deadline, and a task that has not
+//! finished shortly after it counts as stuck.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use lp_appjwt::RetryPolicy;
+use lp_emulator::{Endpoint, Fault};
+use tokio::time::Instant;
+
+use crate::support;
+
+/// Token lifetime on the emulator (sent as `expires_in`, so the client's
+/// lifetime is exact rather than rounded to the second of `exp`).
+const LIFETIME: Duration = Duration::from_secs(3);
+const REFRESH_AHEAD: Duration = Duration::from_secs(1);
+const JITTER: Duration = Duration::from_millis(100);
+/// Share of token requests that get a 500 or 503.
+const FAULT_SHARE: f64 = 0.3;
+/// How long after the deadline a task may take to notice it and return.
+const STUCK_AFTER: Duration = Duration::from_secs(10);
+
+/// What one soak run measured.
+#[derive(Debug, Default)]
+pub struct SoakReport {
+    pub duration: Duration,
+    pub tasks: usize,
+    pub calls: u64,
+    /// Errors returned to callers at a moment a token handed out earlier
+    /// was still valid: must be zero.
+    pub errors_while_valid: u64,
+    /// All errors returned to callers (only possible with no valid token).
+    pub errors: u64,
+    /// Tokens handed out whose lifetime had already run out: must be zero.
+    pub expired_handed_out: u64,
+    pub token_requests: u64,
+    pub token_successes: u64,
+    pub faults_injected: u64,
+    pub domain_requests: u64,
+    /// Successful fetches a perfect client would make: one at start and one
+    /// per (lifetime - refresh margin - mean jitter).
+    pub ideal_successes: u64,
+    /// Tasks that had not returned `STUCK_AFTER` past the deadline.
+    pub stuck: usize,
+    /// Slowest single `token()` call.
+    pub slowest_call: Duration,
+    /// VmRSS in KiB after warm-up, half way, and at the end.
+    pub rss_kib: [u64; 3],
+}
+
+impl std::fmt::Display for SoakReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "soak: {:?} with {} tasks", self.duration, self.tasks)?;
+        writeln!(f, "  token() calls            {}", self.calls)?;
+        writeln!(f, "  errors while valid       {}", self.errors_while_valid)?;
+        writeln!(f, "  errors (any)             {}", self.errors)?;
+        writeln!(f, "  expired tokens handed    {}", self.expired_handed_out)?;
+        writeln!(f, "  token requests           {}", self.token_requests)?;
+        writeln!(f, "    of which 200           {}", self.token_successes)?;
+        writeln!(
+            f,
+            "    failed                 {} ({:.0}%; {} faults injected)",
+            self.token_requests - self.token_successes,
+            100.0 * (self.token_requests - self.token_successes) as f64
+                / self.token_requests.max(1) as f64,
+            self.faults_injected
+        )?;
+        writeln!(f, "  ideal successful fetches {}", self.ideal_successes)?;
+        writeln!(
+            f,
+            "  ideal requests at {:.0}% faults {:.0}",
+            FAULT_SHARE * 100.0,
+            self.ideal_successes as f64 / (1.0 - FAULT_SHARE)
+        )?;
+        writeln!(f, "  domain requests          {}", self.domain_requests)?;
+        writeln!(f, "  stuck tasks              {}", self.stuck)?;
+        writeln!(f, "  slowest token() call     {:?}", self.slowest_call)?;
+        write!(
+            f,
+            "  VmRSS KiB warm/mid/end   {} / {} / {}",
+            self.rss_kib[0], self.rss_kib[1], self.rss_kib[2]
+        )
+    }
+}
+
+/// This process's resident set size in KiB (0 where /proc is missing).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Runs `tasks` callers for `duration` against a faulty emulator.
+pub async fn soak(duration: Duration, tasks: usize) -> SoakReport {
+    let successes = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&successes);
+    let emu = support::start(
+        support::emulator()
+            .lifetime(LIFETIME)
+            .send_expires_in(true)
+            .on_request(move |log| {
+                if log.endpoint == Some(Endpoint::Token) && log.status.is_success() {
+                    seen.fetch_add(1, Ordering::Relaxed);
+                }
+            }),
+    )
+    .await;
+    let client = Arc::new(
+        support::client_builder(&emu)
+            .refresh_ahead(REFRESH_AHEAD)
+            .refresh_jitter(JITTER)
+            .retry_policy(RetryPolicy {
+                max_attempts: 6,
+                base_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(100),
+                deadline: Duration::from_secs(2),
+                ..RetryPolicy::default()
+            })
+            .build()
+            .unwrap_or_else(|e| panic!("client: {e}")),
+    );
+
+    // Warm-up: the first token and the connection pool, so that the memory
+    // baseline is the steady state.
+    let mut first = None;
+    for _ in 0..10 {
+        if let Ok(t) = client.token().await {
+            first = Some(t);
+            break;
+        }
+    }
+    assert!(first.is_some(), "no first token");
+    let mut report = SoakReport {
+        duration,
+        tasks,
+        ..SoakReport::default()
+    };
+    report.rss_kib[0] = rss_kib();
+    let start = Instant::now();
+    let end = start + duration;
+
+    // The fault driver: each token request fails with probability 0.3,
+    // decided in advance by injecting one 500 or 503 for the next request.
+    // It polls the request count every millisecond; requests come at most
+    // every few milliseconds (retry backoff), so few slip past a decision.
+    let driver = {
+        let emu = &emu;
+        async move {
+            let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+            let mut coin = move || {
+                // xorshift64: deterministic, good enough for a coin.
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                ((rng >> 11) as f64 / (1u64 << 53) as f64) < FAULT_SHARE
+            };
+            let mut injected = 0u64;
+            let inject = |injected: &mut u64| {
+                let status = if *injected % 2 == 0 { 500 } else { 503 };
+                emu.inject(
+                    Endpoint::Token,
+                    Fault::Status {
+                        status,
+                        retry_after: None,
+                        body: None,
+                    },
+                    1,
+                );
+                *injected += 1;
+            };
+            let mut seen = emu.request_count(Endpoint::Token);
+            // The first refresh always meets a fault, so that even the
+            // short CI run, with its handful of requests, exercises one.
+            let mut first = true;
+            let mut decide = move |injected: &mut u64| {
+                if std::mem::take(&mut first) || coin() {
+                    inject(injected);
+                }
+            };
+            decide(&mut injected);
+            while Instant::now() < end {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                let now = emu.request_count(Endpoint::Token);
+                for _ in seen..now {
+                    decide(&mut injected);
+                }
+                seen = now;
+            }
+            emu.clear_faults();
+            injected
+        }
+    };
+
+    let calls = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let errors_while_valid = Arc::new(AtomicU64::new(0));
+    let expired = Arc::new(AtomicU64::new(0));
+    let slowest = Arc::new(AtomicU64::new(0));
+    let mut handles = Vec::with_capacity(tasks);
+    for i in 0..tasks {
+        let client = Arc::clone(&client);
+        let (calls, errors, errors_while_valid, expired, slowest) = (
+            Arc::clone(&calls),
+            Arc::clone(&errors),
+            Arc::clone(&errors_while_valid),
+            Arc::clone(&expired),
+            Arc::clone(&slowest),
+        );
+        handles.push(tokio::spawn(async move {
+            // The latest expiry this task has seen: while it is ahead, a
+            // valid token exists and an error is a failure of the client.
+            let mut valid_until: Option<Instant> = None;
+            let pause = Duration::from_micros(500 + (i as u64 % 8) * 250);
+            while Instant::now() < end {
+                let asked = Instant::now();
+                let result = client.token().await;
+                let took = asked.elapsed();
+                slowest.fetch_max(
+                    u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+                    Ordering::Relaxed,
+                );
+                calls.fetch_add(1, Ordering::Relaxed);
+                match result {
+                    Ok(jwt) => {
+                        if jwt.remaining().is_zero() {
+                            expired.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let until = jwt.expires_at();
+                        valid_until = Some(valid_until.map_or(until, |v| v.max(until)));
+                    }
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        if valid_until.is_some_and(|v| v > asked) {
+                            errors_while_valid.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                tokio::time::sleep(pause).await;
+            }
+        }));
+    }
+
+    let mid = async {
+        tokio::time::sleep(duration / 2).await;
+        rss_kib()
+    };
+    let (injected, rss_mid) = tokio::join!(driver, mid);
+    report.faults_injected = injected;
+    report.rss_kib[1] = rss_mid;
+
+    for handle in handles {
+        let left = (end + STUCK_AFTER).saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, handle).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("soak task failed: {e}"),
+            Err(_) => report.stuck += 1,
+        }
+    }
+    report.rss_kib[2] = rss_kib();
+    report.calls = calls.load(Ordering::Relaxed);
+    report.errors = errors.load(Ordering::Relaxed);
+    report.errors_while_valid = errors_while_valid.load(Ordering::Relaxed);
+    report.expired_handed_out = expired.load(Ordering::Relaxed);
+    report.slowest_call = Duration::from_micros(slowest.load(Ordering::Relaxed));
+    report.token_requests = emu.request_count(Endpoint::Token);
+    report.token_successes = successes.load(Ordering::Relaxed);
+    report.domain_requests = emu.request_count(Endpoint::Domain);
+    let cycle = LIFETIME - REFRESH_AHEAD - JITTER / 2;
+    report.ideal_successes = 1 + (duration.as_secs_f64() / cycle.as_secs_f64()) as u64;
+    report
+}
+
+fn soak_secs() -> u64 {
+    std::env::var("SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_64_tasks_under_30_percent_faults() {
+    let duration = Duration::from_secs(soak_secs());
+    let r = soak(duration, 64).await;
+    println!("{r}");
+
+    assert!(r.calls > 0);
+    assert_eq!(r.stuck, 0, "{r}");
+    assert_eq!(r.errors_while_valid, 0, "{r}");
+    assert_eq!(r.expired_handed_out, 0, "{r}");
+    // Faults really were served (every request is a success or a fault).
+    assert!(r.token_requests > r.token_successes, "{r}");
+    assert!(r.faults_injected > 0, "{r}");
+    // No stampede: 64 callers, yet not many more successful fetches than a
+    // perfect client would make.
+    assert!(r.token_successes <= r.ideal_successes * 3 / 2 + 2, "{r}");
+    // Memory flat: after warm-up, well under twice the baseline (plus slack
+    // for the other tests sharing this process).
+    let [warm, _, end] = r.rss_kib;
+    assert!(end < warm * 2 + 64 * 1024, "{r}");
+}
