@@ -1,5 +1,7 @@
 //! The client: domain lookup, token fetch, validation, cache, single flight.
 
+mod consumer;
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,9 @@ use crate::error::{BuildError, Error};
 use crate::retry::{self, RetryPolicy};
 use crate::transport::Transport;
 use crate::verify::{DEFAULT_JWKS_REFETCH_MIN_INTERVAL, Verifier, VerifyWith};
+
+use consumer::Consumers;
+pub use consumer::{CONSUMER_JWS_EXPIRY_MARGIN, DEFAULT_CONSUMER_CACHE_SIZE};
 
 /// Default: refresh when less than this much life remains.
 pub const DEFAULT_REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
@@ -150,6 +155,7 @@ struct Inner {
     secret: ClientSecret,
     csds: Host,
     sentinel: Option<Host>,
+    idp: Option<Host>,
     version: ApiVersion,
     transport: Box<dyn Transport>,
     clock: Box<dyn Clock>,
@@ -166,6 +172,7 @@ struct Inner {
     flights_done: AtomicU64,
     domains: tokio::sync::Mutex<DomainCache>,
     last_invalidate: std::sync::Mutex<Option<Instant>>,
+    consumers: Consumers,
 }
 
 impl fmt::Debug for AppJwtClient {
@@ -177,6 +184,7 @@ impl fmt::Debug for AppJwtClient {
             .field("client_secret", &i.secret)
             .field("csds", &i.csds)
             .field("sentinel", &i.sentinel)
+            .field("idp", &i.idp)
             .field("api_version", &i.version)
             .field("refresh_ahead", &i.refresh_ahead)
             .field("refresh_jitter", &i.refresh_jitter)
@@ -185,6 +193,8 @@ impl fmt::Debug for AppJwtClient {
             .field("invalidate_min_interval", &i.invalidate_min_interval)
             .field("verify_with", i.verifier.source())
             .field("token_cached", &i.cache.load().is_some())
+            .field("consumer_jws_cached", &i.consumers.len())
+            .field("consumer_cache_size", &i.consumers.capacity())
             .finish_non_exhaustive()
     }
 }
@@ -196,6 +206,7 @@ pub struct AppJwtClientBuilder {
     secret: ClientSecret,
     csds: Option<Host>,
     sentinel: Option<Host>,
+    idp: Option<Host>,
     version: ApiVersion,
     transport: Option<Box<dyn Transport>>,
     clock: Box<dyn Clock>,
@@ -207,6 +218,7 @@ pub struct AppJwtClientBuilder {
     domain_ttl: Duration,
     verify_with: Option<VerifyWith>,
     jwks_refetch_min_interval: Duration,
+    consumer_cache_size: usize,
 }
 
 impl fmt::Debug for AppJwtClientBuilder {
@@ -217,6 +229,7 @@ impl fmt::Debug for AppJwtClientBuilder {
             .field("client_secret", &self.secret)
             .field("csds", &self.csds)
             .field("sentinel", &self.sentinel)
+            .field("idp", &self.idp)
             .field("api_version", &self.version)
             .field("transport_set", &self.transport.is_some())
             .field("verify_with", &self.verify_with)
@@ -237,6 +250,7 @@ impl AppJwtClient {
             secret,
             csds: None,
             sentinel: None,
+            idp: None,
             version: ApiVersion::default(),
             transport: None,
             clock: Box::new(SystemClock),
@@ -248,6 +262,7 @@ impl AppJwtClient {
             domain_ttl: lp_domain::DEFAULT_TTL,
             verify_with: None,
             jwks_refetch_min_interval: DEFAULT_JWKS_REFETCH_MIN_INTERVAL,
+            consumer_cache_size: DEFAULT_CONSUMER_CACHE_SIZE,
         }
     }
 
@@ -278,10 +293,7 @@ impl AppJwtClient {
     /// - No valid token: callers wait for the one fetch in flight (with the
     ///   retry policy) and share its result, token or error.
     pub async fn token(&self) -> Result<AppJwt, Error> {
-        if let Some(token) = self.inner.fresh(Instant::now()) {
-            return Ok(token);
-        }
-        self.inner.slow_token().await
+        self.inner.token().await
     }
 
     /// Marks the cached token unusable, for a caller whose request was
@@ -323,6 +335,23 @@ impl AppJwtClientBuilder {
     /// Domain API. Default: look `sentinel` up.
     pub fn sentinel_host(mut self, host: Host) -> Self {
         self.sentinel = Some(host);
+        self
+    }
+
+    /// A fixed `idp` host for [`AppJwtClient::consumer_jws`]: ConsumerJWS
+    /// requests go to it without asking the Domain API. Default: look `idp`
+    /// up (in the same cached map as `sentinel`).
+    pub fn idp_host(mut self, host: Host) -> Self {
+        self.idp = Some(host);
+        self
+    }
+
+    /// How many consumers' ConsumerJWS the cache holds at most; the least
+    /// recently used is dropped first. Default
+    /// [`DEFAULT_CONSUMER_CACHE_SIZE`] (10,000); 0 turns the cache off
+    /// (concurrent calls for one consumer still share one request).
+    pub fn consumer_cache_size(mut self, consumers: usize) -> Self {
+        self.consumer_cache_size = consumers;
         self
     }
 
@@ -432,6 +461,7 @@ impl AppJwtClientBuilder {
                 secret: self.secret,
                 csds,
                 sentinel: self.sentinel,
+                idp: self.idp,
                 version: self.version,
                 transport,
                 clock: self.clock,
@@ -445,6 +475,7 @@ impl AppJwtClientBuilder {
                 flights_done: AtomicU64::new(0),
                 domains: tokio::sync::Mutex::new(DomainCache::new(self.domain_ttl)),
                 last_invalidate: std::sync::Mutex::new(None),
+                consumers: Consumers::new(self.consumer_cache_size),
             }),
         })
     }
@@ -468,6 +499,14 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl Inner {
+    /// What [`AppJwtClient::token`] does.
+    async fn token(&self) -> Result<AppJwt, Error> {
+        if let Some(token) = self.fresh(Instant::now()) {
+            return Ok(token);
+        }
+        self.slow_token().await
+    }
+
     /// The cached token if it is not yet due for refresh.
     fn fresh(&self, now: Instant) -> Option<AppJwt> {
         let guard = self.cache.load();
@@ -602,6 +641,33 @@ impl Inner {
         }
         *last = Some(now);
         tracing::info!("appjwt invalidated, the next token() fetches a new one");
+        let dead = Arc::new(Cached {
+            token: current.token.clone(),
+            refresh_at: now,
+            serve_until: now,
+        });
+        self.cache.compare_and_swap(&Some(current), Some(dead));
+    }
+
+    /// Marks `refused` unusable after a server answered 401 for it, unless
+    /// the cache already holds another token. Not rate limited like
+    /// [`Inner::invalidate`]: the 401 proves this token bad, and comparing
+    /// with the cached one keeps a burst of 401s for the same token to one
+    /// refresh. It counts as an invalidation for that rate limit.
+    fn invalidate_refused(&self, refused: &AppJwt) {
+        let mut last = match self.last_invalidate.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let Some(current) = self.cache.load_full() else {
+            return;
+        };
+        let now = Instant::now();
+        if !Arc::ptr_eq(&current.token.inner, &refused.inner) || now >= current.serve_until {
+            return;
+        }
+        *last = Some(now);
+        tracing::info!("appjwt refused with 401, the next token() fetches a new one");
         let dead = Arc::new(Cached {
             token: current.token.clone(),
             refresh_at: now,

@@ -3,6 +3,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+use lp_consumer::{ConsumerError, RequestError};
 use lp_domain::DomainError;
 use lp_jwt::{DecodeError, ValidationError, VerifyError};
 use lp_oauth::{RetryAfter, TokenError};
@@ -10,8 +11,9 @@ use lp_oauth::{RetryAfter, TokenError};
 use crate::transport::TransportError;
 use crate::verify::JwksError;
 
-/// Why [`AppJwtClient::token`](crate::AppJwtClient::token) or
-/// [`AppJwtClient::domains`](crate::AppJwtClient::domains) failed.
+/// Why [`AppJwtClient::token`](crate::AppJwtClient::token),
+/// [`AppJwtClient::domains`](crate::AppJwtClient::domains) or
+/// [`AppJwtClient::consumer_jws`](crate::AppJwtClient::consumer_jws) failed.
 ///
 /// `Display` includes the cause's message, so printing the error alone is
 /// enough; [`source`](StdError::source) continues with the cause's own
@@ -39,6 +41,13 @@ pub enum Error {
     /// The key set to verify the token with could not be fetched or used
     /// (a transport failure to reach it is [`Error::Transport`]).
     Jwks(JwksError),
+    /// The idp did not hand out a ConsumerJWS: the AppJWT refused (401,
+    /// also after one refresh), another 4xx, 429, 5xx, or an unusable
+    /// answer.
+    Consumer(ConsumerError),
+    /// The ConsumerJWS request or the Send API headers could not be built
+    /// from the tokens at hand (a token with bytes a header cannot carry).
+    ConsumerRequest(RequestError),
     /// The retry policy's overall deadline would have passed before the next
     /// attempt could finish.
     DeadlineExceeded {
@@ -64,6 +73,8 @@ impl Error {
             Error::Transport(e) => e.is_retryable(),
             Error::Decode(_) | Error::Validation(_) | Error::Verify(_) => false,
             Error::Jwks(e) => e.is_retryable(),
+            Error::Consumer(e) => e.is_retryable(),
+            Error::ConsumerRequest(_) => false,
             Error::DeadlineExceeded { .. } => false,
         }
     }
@@ -76,6 +87,7 @@ impl Error {
             }
             Error::Token(TokenError::Throttled { .. }) => true,
             Error::Jwks(e) => e.status() == Some(http::StatusCode::TOO_MANY_REQUESTS),
+            Error::Consumer(ConsumerError::Throttled { .. }) => true,
             Error::DeadlineExceeded { last, .. } => last.is_throttled(),
             _ => false,
         }
@@ -87,6 +99,7 @@ impl Error {
             Error::Token(
                 TokenError::Throttled { retry_after, .. } | TokenError::Server { retry_after, .. },
             ) => *retry_after,
+            Error::Consumer(e) => e.retry_after(),
             Error::DeadlineExceeded { last, .. } => last.retry_after(),
             _ => None,
         }
@@ -98,10 +111,13 @@ impl Error {
             Error::Domain(e) => e.status(),
             Error::Token(e) => Some(e.status()),
             Error::Jwks(e) => e.status(),
+            Error::Consumer(e) => Some(e.status()),
             Error::DeadlineExceeded { last, .. } => last.status(),
-            Error::Transport(_) | Error::Decode(_) | Error::Validation(_) | Error::Verify(_) => {
-                None
-            }
+            Error::Transport(_)
+            | Error::Decode(_)
+            | Error::Validation(_)
+            | Error::Verify(_)
+            | Error::ConsumerRequest(_) => None,
         }
     }
 
@@ -125,6 +141,8 @@ impl fmt::Display for Error {
             Error::Validation(e) => write!(f, "access token refused: {e}"),
             Error::Verify(e) => write!(f, "access token signature refused: {e}"),
             Error::Jwks(e) => write!(f, "cannot get the verification keys: {e}"),
+            Error::Consumer(e) => write!(f, "consumer jws request failed: {e}"),
+            Error::ConsumerRequest(e) => write!(f, "cannot build the consumer request: {e}"),
             Error::DeadlineExceeded { attempts, last } => {
                 write!(f, "retry deadline exceeded after {attempts} attempt")?;
                 if *attempts != 1 {
@@ -148,6 +166,8 @@ impl StdError for Error {
             Error::Validation(e) => e.source(),
             Error::Verify(e) => e.source(),
             Error::Jwks(e) => e.source(),
+            Error::Consumer(e) => e.source(),
+            Error::ConsumerRequest(e) => e.source(),
             Error::DeadlineExceeded { last, .. } => last.source(),
         }
     }
@@ -186,6 +206,12 @@ impl From<VerifyError> for Error {
 impl From<JwksError> for Error {
     fn from(e: JwksError) -> Self {
         Error::Jwks(e)
+    }
+}
+
+impl From<ConsumerError> for Error {
+    fn from(e: ConsumerError) -> Self {
+        Error::Consumer(e)
     }
 }
 

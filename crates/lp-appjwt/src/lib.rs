@@ -168,13 +168,15 @@ mod clock;
 mod error;
 #[cfg(feature = "hyper-transport")]
 mod hyper_transport;
+mod lru;
 mod retry;
 mod transport;
 mod verify;
 
 pub use client::{
-    AppJwt, AppJwtClient, AppJwtClientBuilder, DEFAULT_INVALIDATE_MIN_INTERVAL,
-    DEFAULT_REFRESH_AHEAD, DEFAULT_REFRESH_JITTER, MAX_LIFETIME,
+    AppJwt, AppJwtClient, AppJwtClientBuilder, CONSUMER_JWS_EXPIRY_MARGIN,
+    DEFAULT_CONSUMER_CACHE_SIZE, DEFAULT_INVALIDATE_MIN_INTERVAL, DEFAULT_REFRESH_AHEAD,
+    DEFAULT_REFRESH_JITTER, MAX_LIFETIME,
 };
 pub use clock::{Clock, SystemClock};
 pub use error::{BuildError, Error};
@@ -191,6 +193,10 @@ pub use verify::{
 };
 
 pub use http;
+pub use lp_consumer::{
+    ConsumerError, ConsumerJws, ExtConsumerId, ExtConsumerIdError, MAX_EXT_CONSUMER_ID_LEN,
+    RequestError as ConsumerRequestError, X_LP_ON_BEHALF,
+};
 pub use lp_domain::DomainMap;
 pub use lp_ids::{AccountId, ClientId, Host};
 pub use lp_jwt::{AppJwtClaims, Header, Jwks, KeyError, Rs256Verifier, VerifyError};

@@ -84,7 +84,7 @@ async fn domain_map_is_cached_for_its_ttl() {
         map.get("sentinel").map(|h| h.to_string()).as_deref(),
         Some(SENTINEL)
     );
-    assert_eq!(map.len(), 2);
+    assert_eq!(map.len(), 3);
     assert_eq!(fake.lookups(), 2);
 }
 

@@ -1,6 +1,7 @@
 //! The facade against a fake LivePerson (one test binary).
 
 mod concurrency;
+mod consumer;
 mod failures;
 mod flow;
 #[cfg(feature = "hyper-transport")]

@@ -22,6 +22,7 @@ pub const CLIENT_ID: &str = "75588e18-0213-4e33-8174-883acac7e3c4";
 /// Distinctive so a leak is easy to find in any string.
 pub const SECRET: &str = "TOPSECRET-sh0uld-n3ver-leak";
 pub const SENTINEL: &str = "va.sentinel.liveperson.net";
+pub const IDP: &str = "va.idp.liveperson.net";
 /// Mon, 04 Nov 2019 16:00:47 GMT, the date in the seed's example response.
 pub const WALL_START: u64 = 1_572_883_247;
 
@@ -192,6 +193,15 @@ pub struct Fake {
     jwks_script: Mutex<VecDeque<Reply>>,
     /// Every key set request's URI.
     pub jwks_uris: Mutex<Vec<String>>,
+    /// Host expected in ConsumerJWS requests.
+    pub idp: String,
+    consumer_requests: AtomicUsize,
+    consumer_script: Mutex<VecDeque<Reply>>,
+    /// The `Authorization` of every ConsumerJWS request, in order.
+    pub consumer_auths: Mutex<Vec<String>>,
+    /// `exp` of issued ConsumerJWS, relative to the fake's wall clock;
+    /// `None`: no `exp` claim.
+    pub consumer_exp_in: Mutex<Option<i64>>,
 }
 
 impl Fake {
@@ -216,6 +226,11 @@ impl Fake {
             jwks_fetches: AtomicUsize::new(0),
             jwks_script: Mutex::new(VecDeque::new()),
             jwks_uris: Mutex::new(Vec::new()),
+            idp: IDP.to_owned(),
+            consumer_requests: AtomicUsize::new(0),
+            consumer_script: Mutex::new(VecDeque::new()),
+            consumer_auths: Mutex::new(Vec::new()),
+            consumer_exp_in: Mutex::new(None),
         })
     }
 
@@ -224,6 +239,12 @@ impl Fake {
     }
     pub fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
+    }
+    pub fn consumer_requests(&self) -> usize {
+        self.consumer_requests.load(Ordering::SeqCst)
+    }
+    pub fn script_consumers(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.consumer_script.lock().unwrap().extend(replies);
     }
     pub fn jwks_fetches(&self) -> usize {
         self.jwks_fetches.load(Ordering::SeqCst)
@@ -301,6 +322,9 @@ impl Fake {
         if req.uri().path().ends_with("/well-known/jwks") {
             return self.handle_jwks(req).await;
         }
+        if req.uri().path().ends_with("/consumer") {
+            return self.handle_consumer(req).await;
+        }
         let reply = if is_lookup {
             check_lookup(&req);
             self.lookups.fetch_add(1, Ordering::SeqCst);
@@ -363,6 +387,42 @@ impl Fake {
         }
     }
 
+    /// The idp: checks the request exactly, records its `Authorization`
+    /// and answers `201 {"token": <JWS>}` unless scripted otherwise.
+    async fn handle_consumer(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let ext = check_consumer_request(&req, &self.idp);
+        let auth = req.headers()[http::header::AUTHORIZATION]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        self.consumer_auths.lock().unwrap().push(auth);
+        let n = self.consumer_requests.fetch_add(1, Ordering::SeqCst);
+        let latency = *self.latency.lock().unwrap();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let reply = self.consumer_script.lock().unwrap().pop_front();
+        match reply.unwrap_or(Reply::Ok) {
+            Reply::Ok | Reply::Token(_) => {
+                let exp_in = *self.consumer_exp_in.lock().unwrap();
+                let jws = make_consumer_jws(&ext, self.clock.now_secs(), exp_in, n);
+                let body = serde_json::json!({ "token": jws }).to_string();
+                Ok(json(201, &body))
+            }
+            Reply::Status(status, headers, body) => {
+                let mut b = http::Response::builder().status(status);
+                for (k, v) in headers {
+                    b = b.header(k, v);
+                }
+                Ok(b.body(body.into_bytes()).unwrap())
+            }
+            Reply::Fail(e) => Err(e),
+        }
+    }
+
     fn token_response(&self, spec: &TokenSpec) -> http::Response<Vec<u8>> {
         let n = self.issued.fetch_add(1, Ordering::SeqCst);
         let now = self.clock.now_secs();
@@ -380,6 +440,7 @@ pub fn domain_body(sentinel: &str) -> String {
     serde_json::json!({ "baseURIs": [
         { "service": "liveEngageUI", "account": ACCOUNT, "baseURI": "lo.le1.liveperson.net" },
         { "service": "sentinel", "account": ACCOUNT, "baseURI": sentinel },
+        { "service": "idp", "account": ACCOUNT, "baseURI": IDP },
     ]})
     .to_string()
 }
@@ -409,6 +470,55 @@ pub fn make_token(spec: &TokenSpec, now: i64, n: usize, key: TestKey, kid: &str)
     let mut signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
     signature[100] ^= 0x01;
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// The idp's `lp_consumer_id` for a consumer in the fake: fixed per id.
+pub fn fake_lp_consumer_id(ext: &str) -> String {
+    format!("lp-{ext}")
+}
+
+/// A ConsumerJWS as the fake idp issues it: signed with key B (so it can
+/// never pass for an AppJWT), claims `account_id`, `ext_consumer_id`,
+/// `lp_consumer_id`, `iat`, `n` and, with `exp_in`, `exp`.
+pub fn make_consumer_jws(ext: &str, now: i64, exp_in: Option<i64>, n: usize) -> String {
+    let header = serde_json::json!({ "kid": "idp-key", "typ": "JWT", "alg": "RS256" });
+    let mut claims = serde_json::json!({
+        "account_id": ACCOUNT, "ext_consumer_id": ext,
+        "lp_consumer_id": fake_lp_consumer_id(ext), "iat": now, "n": n,
+    });
+    if let Some(e) = exp_in {
+        claims["exp"] = (now + e).into();
+    }
+    sign(TestKey::B, &header, &claims)
+}
+
+/// Checks a ConsumerJWS request exactly and returns its ext consumer id.
+fn check_consumer_request(req: &http::Request<Vec<u8>>, idp: &str) -> String {
+    assert_eq!(req.method(), http::Method::POST);
+    assert_eq!(
+        req.uri().to_string(),
+        format!("https://{idp}/api/account/{ACCOUNT}/consumer?v=1.0")
+    );
+    let h = req.headers();
+    assert_eq!(h[http::header::CONTENT_TYPE], "application/json");
+    assert_eq!(h[http::header::ACCEPT], "application/json");
+    let auth = h[http::header::AUTHORIZATION].to_str().unwrap();
+    // The raw AppJWT, as LivePerson documents it: no `Bearer`.
+    assert!(!auth.contains(' '), "{auth}");
+    assert_eq!(auth.split('.').count(), 3);
+    assert!(h[http::header::AUTHORIZATION].is_sensitive());
+    assert_eq!(h.len(), 3, "{h:?}");
+    assert_no_secret_outside_body(req);
+    assert!(!String::from_utf8_lossy(req.body()).contains(SECRET));
+    let body: serde_json::Value = serde_json::from_slice(req.body()).unwrap();
+    let ext = body["ext_consumer_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        req.body(),
+        serde_json::json!({ "ext_consumer_id": ext })
+            .to_string()
+            .as_bytes()
+    );
+    ext
 }
 
 fn check_lookup(req: &http::Request<Vec<u8>>) {
