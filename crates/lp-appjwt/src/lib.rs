@@ -1,4 +1,5 @@
-//! Always hands out a valid LivePerson AppJWT.
+//! Always hands out a valid LivePerson AppJWT, and the ConsumerJWS that
+//! goes with it.
 //!
 //! [`AppJwtClient`] looks up the account's Sentinel host with the Domain API,
 //! asks Sentinel for a token with the OAuth 2.0 client-credentials grant,
@@ -113,9 +114,120 @@
 //!   exponential backoff with full jitter for 5xx and connection errors.
 //! - **Invalidation**: [`AppJwtClient::invalidate`] after a 401, rate
 //!   limited (default one per 5 s).
-//! - **Tracing**: spans `appjwt.lookup` and `appjwt.fetch` with `status`
-//!   and `latency_ms`. The client secret and tokens are never logged, and
-//!   never appear in `Debug`, `Display` or errors.
+//! - **Tracing**: spans `appjwt.lookup`, `appjwt.fetch` and
+//!   `appjwt.consumer` with `status` and `latency_ms`. The client secret
+//!   and tokens are never logged, and never appear in `Debug`, `Display`
+//!   or errors.
+//!
+//! # ConsumerJWS
+//!
+//! An AppJWT speaks for the app; the Send API also needs to know which
+//! consumer it speaks for. [`AppJwtClient::consumer_jws`] gets a
+//! ConsumerJWS from LivePerson's `idp` service
+//! (`POST https://{idp}/api/account/{acc}/consumer?v=1.0` with the AppJWT
+//! and `{"ext_consumer_id":"..."}`), and
+//! [`AppJwtClient::send_api_headers`] builds both headers of a Send API call.
+//!
+//! ```
+//! use lp_appjwt::{AppJwtClient, ExtConsumerId, X_LP_ON_BEHALF};
+//! # use lp_appjwt::{AccountId, ClientId, ClientSecret, Rs256Verifier, TransportError, VerifyWith};
+//! # use std::time::{SystemTime, UNIX_EPOCH};
+//! # const TEST_KEY_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../lp-jwt/tests/data");
+//! # fn signed(claims: lp_jwt::AppJwtClaims) -> String {
+//! #     let header = lp_jwt::Header {
+//! #         alg: "RS256".into(), typ: Some("JWT".into()), kid: Some("appjwt-13-05-17".into()),
+//! #         extra: Default::default(),
+//! #     };
+//! #     let input = lp_jwt::encode_signing_input(&header, &claims);
+//! #     let pk8 = std::fs::read(format!("{TEST_KEY_DIR}/rsa2048-a.pk8.der")).unwrap();
+//! #     let pair = ring::signature::RsaKeyPair::from_pkcs8(&pk8).unwrap();
+//! #     let mut signature = vec![0; pair.public().modulus_len()];
+//! #     let rng = ring::rand::SystemRandom::new();
+//! #     pair.sign(&ring::signature::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut signature).unwrap();
+//! #     lp_jwt::assemble(&input, &signature)
+//! # }
+//! # fn app_jwt() -> String {
+//! #     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+//! #     signed(lp_jwt::AppJwtClaims {
+//! #         aud: Some(lp_jwt::Audience::One("56072331".into())),
+//! #         azp: Some("75588e18-0213-4e33-8174-883acac7e3c4".into()),
+//! #         iss: Some("Sentinel".into()),
+//! #         exp: lp_jwt::NumericDate::from_secs(now + 3600),
+//! #         iat: lp_jwt::NumericDate::from_secs(now),
+//! #         ..Default::default()
+//! #     })
+//! # }
+//! # fn consumer_jws() -> String {
+//! #     let mut claims = lp_jwt::AppJwtClaims::default();
+//! #     claims.extra.insert("ext_consumer_id".into(), "John_Doe_facebook12345".into());
+//! #     signed(claims)
+//! # }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let fake_liveperson = |req: http::Request<Vec<u8>>| async move {
+//! #     let path = req.uri().path().to_owned();
+//! #     let (status, body) = if path.ends_with("baseURI.json") {
+//! #         (200, r#"{"baseURIs":[{"service":"sentinel","account":"56072331","baseURI":"va.sentinel.liveperson.net"},{"service":"idp","account":"56072331","baseURI":"va.idp.liveperson.net"}]}"#.to_owned())
+//! #     } else if path.ends_with("/consumer") {
+//! #         (201, format!(r#"{{"token":"{}"}}"#, consumer_jws()))
+//! #     } else {
+//! #         (200, format!(r#"{{"access_token":"{}","token_type":"Bearer"}}"#, app_jwt()))
+//! #     };
+//! #     let response = http::Response::builder()
+//! #         .status(status)
+//! #         .header("content-type", "application/json")
+//! #         .body(body.into_bytes())
+//! #         .unwrap();
+//! #     Ok::<_, TransportError>(response)
+//! # };
+//! # let test_key = Rs256Verifier::from_pem(&std::fs::read_to_string(format!("{TEST_KEY_DIR}/rsa2048-a.spki.pem"))?)?;
+//! # let client = AppJwtClient::builder(
+//! #     AccountId::new("56072331")?,
+//! #     ClientId::new("75588e18-0213-4e33-8174-883acac7e3c4")?,
+//! #     ClientSecret::new("s3cr3t")?,
+//! # )
+//! # .transport(fake_liveperson)
+//! # .verify_with(VerifyWith::Key(test_key))
+//! # .build()?;
+//! // `client` as in the first example.
+//! let consumer = ExtConsumerId::new("John_Doe_facebook12345")?;
+//!
+//! // idp looked up (same Domain API map as sentinel), AppJWT from the
+//! // cache, one POST; later calls for this consumer come from the cache.
+//! let jws = client.consumer_jws(&consumer).await?;
+//! assert_eq!(format!("{jws:?}"), "ConsumerJws([redacted])");
+//!
+//! // Authorization: <AppJWT>, X-LP-ON-BEHALF: <ConsumerJWS>.
+//! let headers = client.send_api_headers(&consumer).await?;
+//! assert_eq!(headers[X_LP_ON_BEHALF], jws.secret());
+//! assert_eq!(headers["authorization"], client.token().await?.secret());
+//!
+//! // The Send API refused the ConsumerJWS? Drop it; the next call asks again.
+//! client.invalidate_consumer(&consumer);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - **Cache**: one ConsumerJWS per consumer, in a least-recently-used
+//!   cache of [`AppJwtClientBuilder::consumer_cache_size`] consumers
+//!   (default [`DEFAULT_CONSUMER_CACHE_SIZE`], 10,000). LivePerson does not
+//!   document the token's lifetime, so it is kept until
+//!   [`AppJwtClient::invalidate_consumer`], or, when its payload carries
+//!   `exp`, until [`CONSUMER_JWS_EXPIRY_MARGIN`] (60 s) before it.
+//! - **Single flight per consumer**: concurrent calls for one consumer make
+//!   one request and share its outcome; different consumers go in parallel.
+//! - **401** from the idp means the AppJWT was refused: it is invalidated
+//!   (whatever the [`AppJwtClient::invalidate`] rate limit, and only once
+//!   for a burst of 401s on the same token), a new one is fetched and the
+//!   request made once more. Other failures follow the [`RetryPolicy`]; a
+//!   failure is [`Error::Consumer`].
+//! - **idp host**: from the Domain API map, or fixed with
+//!   [`AppJwtClientBuilder::idp_host`].
+//! - **Personal data**: the ext consumer id (a channel's user id) appears
+//!   only in debug-level events, not in the info-level span
+//!   `appjwt.consumer` (account, idp, `status`, `latency_ms`). The
+//!   ConsumerJWS is a bearer credential like the AppJWT: never logged, and
+//!   redacted in `Debug`.
 //!
 //! # Verification
 //!
