@@ -12,7 +12,7 @@ Exit codes:
   1  the server or the token said no: rejected credentials, an error
      status (4xx, or 5xx after the retries), an unusable answer, a token
      whose signature is refused or that is expired or for another account
-     or client
+     or client, an idp that hands out no ConsumerJWS
   2  bad usage or malformed input: unknown flag, invalid id or host, no
      client secret, unreadable file, a token that does not decode
   3  network trouble: connection refused, TLS failure, timeout";
@@ -42,6 +42,12 @@ pub struct Cli {
 pub enum Command {
     /// Fetch an AppJWT from Sentinel and print it.
     Token(TokenArgs),
+    /// Fetch an AppJWT, then a ConsumerJWS for one consumer from the idp,
+    /// and print the ConsumerJWS.
+    ///
+    /// The ConsumerJWS goes into the Send API's `X-LP-ON-BEHALF` header,
+    /// next to the AppJWT in `Authorization`.
+    ConsumerJws(ConsumerJwsArgs),
     /// Decode a token (argument or stdin) and print its header and claims.
     Decode(DecodeArgs),
     /// Show the Domain API's hosts for an account.
@@ -51,7 +57,7 @@ pub enum Command {
     /// Run the Sentinel + Domain API emulator as a server until interrupted.
     ///
     /// It signs with its own throw-away key, so check its tokens with
-    /// `appjwt token --ca-file PEM --verify jwks` (or `--api v2`).
+    /// `appjwt token --ca-file PEM --verify-with jwks` (or `--api v2`).
     Emulator(EmulatorArgs),
 }
 
@@ -67,8 +73,10 @@ pub struct Connection {
     pub ca_file: Option<PathBuf>,
 }
 
+/// Who the client is, where it connects, and how tokens are checked:
+/// shared by `token` and `consumer-jws`.
 #[derive(Debug, Args)]
-pub struct TokenArgs {
+pub struct ClientArgs {
     /// LivePerson account (site) id.
     #[arg(long, value_name = "ACC")]
     pub account: String,
@@ -98,15 +106,88 @@ pub struct TokenArgs {
     #[arg(long, value_enum, default_value_t = Api::V1)]
     pub api: Api,
 
-    /// Whose key checks the token's RS256 signature. `auto` is LivePerson's
-    /// published key for v1 and the Sentinel host's JWKS for v2; use `jwks`
-    /// against `appjwt emulator`, which signs with its own key.
-    #[arg(long, value_enum, default_value_t = Verify::Auto)]
-    pub verify: Verify,
+    /// Whose key checks the AppJWT's RS256 signature: auto, static, jwks,
+    /// none or a key FILE.
+    ///
+    /// `auto`: LivePerson's published key for v1, the Sentinel host's JWKS
+    /// for v2. `static` (or `liveperson-v1`): LivePerson's published v1 key.
+    /// `jwks`: the Sentinel host's JWKS; use it against `appjwt emulator`,
+    /// which signs with its own key. `none`: no check (dangerous). Anything
+    /// else is a FILE holding a PEM public key or a JWKS document (write
+    /// `./jwks` for a file named like a keyword).
+    #[arg(
+        long = "verify-with",
+        visible_alias = "verify",
+        value_name = "auto|static|jwks|none|FILE",
+        default_value = "auto",
+        value_parser = parse_verify_source
+    )]
+    pub verify_with: VerifySource,
+}
+
+/// Where `--verify-with` takes the keys from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifySource {
+    /// LivePerson's v1 key with `--api v1`, the Sentinel JWKS with v2.
+    Auto,
+    /// LivePerson's published v1 key, compiled in.
+    Static,
+    /// The key set at `https://{sentinel}/sentinel/well-known/jwks`.
+    Jwks,
+    /// No signature check (dangerous: accepts a forged token).
+    None,
+    /// A PEM public key or a JWKS file.
+    File(PathBuf),
+}
+
+/// Keywords first; anything else is a file path, read when the command runs
+/// so that an unreadable file is reported like the other input errors.
+fn parse_verify_source(value: &str) -> Result<VerifySource, String> {
+    Ok(match value {
+        "auto" => VerifySource::Auto,
+        "static" | "liveperson-v1" => VerifySource::Static,
+        "jwks" => VerifySource::Jwks,
+        "none" => VerifySource::None,
+        "" => return Err("expected auto, static, jwks, none or a file path".to_owned()),
+        path => VerifySource::File(PathBuf::from(path)),
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
 
     /// What to print on stdout.
     #[arg(long, value_enum, default_value_t = TokenFormat::Token)]
     pub format: TokenFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsumerJwsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// The connector's own id for the consumer (`ext_consumer_id`), e.g.
+    /// `John_Doe_facebook12345`.
+    #[arg(long, value_name = "ID")]
+    pub ext_consumer_id: String,
+
+    /// idp host; skips the Domain API lookup for it.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub idp_host: Option<String>,
+
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = ConsumerFormat::Token)]
+    pub format: ConsumerFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConsumerFormat {
+    /// Only the ConsumerJWS and a newline, for `$(appjwt consumer-jws ...)`.
+    Token,
+    /// One JSON object: token and its decoded (not verified) claims.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -115,18 +196,6 @@ pub enum Api {
     V1,
     /// `/sentinel/api/v2/account/{acc}/app/token`.
     V2,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Verify {
-    /// LivePerson's v1 key with `--api v1`, the Sentinel JWKS with v2.
-    Auto,
-    /// LivePerson's published v1 key, compiled in.
-    LivepersonV1,
-    /// The key set at `https://{sentinel}/sentinel/well-known/jwks`.
-    Jwks,
-    /// No signature check (dangerous: accepts a forged token).
-    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -86,6 +86,10 @@ fn classify(e: &Error) -> Kind {
             _ => Kind::Network,
         },
         Error::DeadlineExceeded { last, .. } => classify(last),
+        // The idp answered but handed out no ConsumerJWS (401 also after a
+        // fresh AppJWT, another 4xx, 5xx after the retries, a bad body), or
+        // a token came back that a header cannot carry: the server said no.
+        Error::Consumer(_) | Error::ConsumerRequest(_) => Kind::Refused,
         _ => Kind::Refused,
     }
 }

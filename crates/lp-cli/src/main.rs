@@ -9,7 +9,8 @@
 //! - `1`: the server or the token said no: rejected credentials, an error
 //!   status (4xx, or 5xx once the retries are spent), an answer that is not
 //!   a usable token, a token whose signature is refused or that is expired
-//!   or for another account or client.
+//!   or for another account or client, an idp that hands out no
+//!   ConsumerJWS (401 even after a fresh AppJWT, another 4xx, 5xx).
 //! - `2`: bad usage or malformed input: clap's usage errors (also `appjwt`
 //!   without a command, which prints the help), an invalid id or host, no
 //!   client secret, an unreadable file, a token that does not decode, a
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Token(a) => commands::token::run(a).await,
+            Command::ConsumerJws(a) => commands::consumer_jws::run(a).await,
             Command::Decode(a) => commands::decode::run(a),
             Command::Domains(a) => commands::domains::run(a).await,
             Command::Demo(a) => commands::demo::run(a).await,

@@ -1,5 +1,6 @@
 //! One module per subcommand, plus what they share.
 
+pub mod consumer_jws;
 pub mod decode;
 pub mod demo;
 pub mod domains;
@@ -8,10 +9,13 @@ pub mod token;
 
 use std::path::Path;
 
-use lp_appjwt::{Host, HyperTransport};
+use lp_appjwt::{
+    AccountId, ApiVersion, AppJwtClient, AppJwtClientBuilder, ClientId, Host, HyperTransport, Jwks,
+    RetryPolicy, Rs256Verifier, VerifyWith,
+};
 use lp_oauth::ClientSecret;
 
-use crate::args::Connection;
+use crate::args::{Api, ClientArgs, Connection, VerifySource};
 use crate::exit::Failure;
 
 /// The environment variable that carries the client secret.
@@ -66,4 +70,57 @@ pub fn transport(conn: &Connection) -> Result<HyperTransport, Failure> {
 /// failure is still reported rather than panicking.
 pub fn pretty<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("<unprintable: {e}>"))
+}
+
+/// A client builder from the flags `token` and `consumer-jws` share.
+pub fn client_builder(a: &ClientArgs) -> Result<AppJwtClientBuilder, Failure> {
+    let account = AccountId::new(a.account.as_str())
+        .map_err(|e| Failure::usage(format!("--account: {e}")))?;
+    let client_id = ClientId::new(a.client_id.as_str())
+        .map_err(|e| Failure::usage(format!("--client-id: {e}")))?;
+    let secret = read_secret(a.client_secret_file.as_deref())?;
+    let csds = parse_host("--csds-host", &a.connection.csds_host)?;
+    let api = match a.api {
+        Api::V1 => ApiVersion::V1,
+        Api::V2 => ApiVersion::V2,
+    };
+    let mut builder = AppJwtClient::builder(account, client_id, secret)
+        .csds_host(csds)
+        .api_version(api)
+        .verify_with(verify_with(&a.verify_with, api)?)
+        .retry_policy(RetryPolicy {
+            max_attempts: a.retries.saturating_add(1),
+            ..RetryPolicy::default()
+        })
+        .transport(transport(&a.connection)?);
+    if let Some(s) = &a.sentinel_host {
+        builder = builder.sentinel_host(parse_host("--sentinel-host", s)?);
+    }
+    Ok(builder)
+}
+
+/// What `--verify-with` names. A file holding a JSON object is a JWKS
+/// document; anything else must be a PEM public key (SPKI or PKCS#1).
+pub fn verify_with(source: &VerifySource, api: ApiVersion) -> Result<VerifyWith, Failure> {
+    Ok(match source {
+        VerifySource::Auto => VerifyWith::default_for(api),
+        VerifySource::Static => VerifyWith::LivePersonV1,
+        VerifySource::Jwks => VerifyWith::Jwks,
+        VerifySource::None => VerifyWith::None,
+        VerifySource::File(path) => {
+            let flag = || format!("--verify-with {}", path.display());
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", flag())))?;
+            if text.trim_start().starts_with('{') {
+                let set = Jwks::from_json(&text)
+                    .map_err(|e| Failure::usage(format!("{}: not a usable jwks: {e}", flag())))?;
+                VerifyWith::KeySet(set)
+            } else {
+                let key = Rs256Verifier::from_pem(&text).map_err(|e| {
+                    Failure::usage(format!("{}: not a usable pem public key: {e}", flag()))
+                })?;
+                VerifyWith::Key(key)
+            }
+        }
+    })
 }

@@ -17,6 +17,17 @@ async fn demo_succeeds_and_shows_every_step() {
         "expires in 59m",
         "served from the cache",
         "token requests to Sentinel: 1 before, 1 after",
+        "6. ConsumerJWS: POST https://127.0.0.1:",
+        "/api/account/56072331/consumer?v=1.0",
+        "{\"ext_consumer_id\":\"John_Doe_facebook12345\"}",
+        "201 Created, token eyJ",
+        "\"account_id\": \"56072331\"",
+        "\"ext_consumer_id\": \"John_Doe_facebook12345\"",
+        "\"lp_consumer_id\": \"",
+        "7. Send API headers",
+        "   Authorization: eyJ",
+        "   X-LP-ON-BEHALF: eyJ",
+        "ConsumerJWS requests to idp: 1",
         "demo finished: every step succeeded",
     ] {
         assert!(out.stdout.contains(want), "lacks {want:?}: {out:?}");

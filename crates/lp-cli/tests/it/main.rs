@@ -6,6 +6,7 @@
 //! hold for every command: no panic (exit 101), the client secret in neither
 //! stdout nor stderr, and no whole token in stderr.
 
+mod consumer_jws;
 mod decode;
 mod demo;
 mod domains;

@@ -147,6 +147,8 @@ async fn signature_verification_choices() {
         (&[], 1, "signature refused"),
         (&["--verify", "auto"], 1, "signature refused"),
         (&["--verify", "liveperson-v1"], 1, "signature refused"),
+        (&["--verify-with", "static"], 1, "signature refused"),
+        (&["--verify-with", "jwks"], 0, ""),
         (&["--verify", "jwks"], 0, ""),
         (&["--verify", "none"], 0, ""),
         // v2 checks against the Sentinel host's JWKS by default.
