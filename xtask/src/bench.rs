@@ -74,7 +74,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let rss = rss(&target)?;
 
     let load_after = read_loadavg();
-    let md = render(&machine, &load_after, &results, &footprint, &rss);
+    let md = render(
+        &machine,
+        &load_after,
+        &results,
+        &footprint,
+        &rss,
+        report_only,
+    );
     let out = root.join("BENCHMARKS.md");
     fs::write(&out, md).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     eprintln!(
@@ -563,6 +570,7 @@ fn render(
     r: &Results,
     footprint: &[Footprint],
     rss: &Rss,
+    report_only: bool,
 ) -> String {
     // Missing estimates are rendered as an error line rather than aborting,
     // so a partial run still shows what it measured.
@@ -856,11 +864,24 @@ fn render(
                 per_sec(peer.point)
             );
             let ratio = peer.point / ours.point;
+            // Overlapping confidence intervals: the difference is noise.
+            let overlap = ours.lo <= peer.hi && peer.lo <= ours.hi;
+            if overlap {
+                let _ = writeln!(
+                    body,
+                    "\nThe two confidence intervals overlap: at this noise level the clients \
+                     are equally fast."
+                );
+            }
             rows.push(Row {
                 target: "4. HTTPS fetch throughput vs oauth2 + reqwest",
                 ours: format!("{:.0}/s", per_sec(ours.point)),
                 peer: format!("{:.0}/s", per_sec(peer.point)),
-                ratio: format!("{ratio:.2}x"),
+                ratio: if overlap {
+                    format!("{ratio:.2}x (CIs overlap)")
+                } else {
+                    format!("{ratio:.2}x")
+                },
                 goal: "≥ 1x",
                 ok: ratio >= 1.0,
             });
@@ -1015,6 +1036,13 @@ fn render(
         m.cores, m.arch, m.cpu, m.load_before, load_after
     );
     let _ = writeln!(s, "- Toolchain: {}; source: {}", m.rustc, m.commit);
+    if report_only {
+        let _ = writeln!(
+            s,
+            "- Written with `--report-only`: the criterion figures are those of the last \
+             full run; footprint and memory were measured at the date above"
+        );
+    }
     let _ = writeln!(
         s,
         "- Method: criterion 0.7 in the release profile (the only release build of the \
