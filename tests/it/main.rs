@@ -1,11 +1,11 @@
 //! The real `lp-appjwt` client, over real TLS, against `lp-emulator` on
-//! loopback. One binary so it links once.
+//! loopback. One binary so it links once; the soak (`tests/soak.rs`) and the
+//! log-capturing hygiene test (`tests/hygiene.rs`) each need a process of
+//! their own.
 
 mod consumer;
 mod faults;
 mod flow;
-mod hygiene;
 mod matrix;
-mod soak;
 mod support;
 mod verify;

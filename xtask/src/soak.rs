@@ -1,7 +1,7 @@
 //! `cargo xtask soak [SECONDS]`: the long soak/load run (default 30 s).
 //!
-//! It is the same test CI runs for 5 s, `soak::` in the `integration-tests`
-//! binary, given a longer `SOAK_SECS`; it prints the figures RELIABILITY.md
+//! It is the same test CI runs for 5 s, the `soak` test binary of
+//! `integration-tests`, given a longer `SOAK_SECS`; it prints the figures RELIABILITY.md
 //! quotes. Loopback only.
 
 use std::time::Instant;
@@ -26,8 +26,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "--package",
             "integration-tests",
             "--test",
-            "it",
-            "soak::",
+            "soak",
             "--",
             "--nocapture",
         ])

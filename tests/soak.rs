@@ -6,6 +6,12 @@
 //! bounded: every loop stops at the deadline, and a task that has not
 //! finished shortly after it counts as stuck.
 
+// Its own test binary: VmRSS is per process, so no other test may
+// allocate beside the soak while it measures memory.
+#[allow(dead_code)]
+#[path = "it/support.rs"]
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -13,8 +19,6 @@ use std::time::Duration;
 use lp_appjwt::RetryPolicy;
 use lp_emulator::{Endpoint, Fault};
 use tokio::time::Instant;
-
-use crate::support;
 
 /// Token lifetime on the emulator (sent as `expires_in`, so the client's
 /// lifetime is exact rather than rounded to the second of `exp`).
@@ -28,30 +32,30 @@ const STUCK_AFTER: Duration = Duration::from_secs(10);
 
 /// What one soak run measured.
 #[derive(Debug, Default)]
-pub struct SoakReport {
-    pub duration: Duration,
-    pub tasks: usize,
-    pub calls: u64,
+struct SoakReport {
+    duration: Duration,
+    tasks: usize,
+    calls: u64,
     /// Errors returned to callers at a moment a token handed out earlier
     /// was still valid: must be zero.
-    pub errors_while_valid: u64,
+    errors_while_valid: u64,
     /// All errors returned to callers (only possible with no valid token).
-    pub errors: u64,
+    errors: u64,
     /// Tokens handed out whose lifetime had already run out: must be zero.
-    pub expired_handed_out: u64,
-    pub token_requests: u64,
-    pub token_successes: u64,
-    pub faults_injected: u64,
-    pub domain_requests: u64,
+    expired_handed_out: u64,
+    token_requests: u64,
+    token_successes: u64,
+    faults_injected: u64,
+    domain_requests: u64,
     /// Successful fetches a perfect client would make: one at start and one
     /// per (lifetime - refresh margin - mean jitter).
-    pub ideal_successes: u64,
+    ideal_successes: u64,
     /// Tasks that had not returned `STUCK_AFTER` past the deadline.
-    pub stuck: usize,
+    stuck: usize,
     /// Slowest single `token()` call.
-    pub slowest_call: Duration,
+    slowest_call: Duration,
     /// VmRSS in KiB after warm-up, half way, and at the end.
-    pub rss_kib: [u64; 3],
+    rss_kib: [u64; 3],
 }
 
 impl std::fmt::Display for SoakReport {
@@ -102,7 +106,7 @@ fn rss_kib() -> u64 {
 }
 
 /// Runs `tasks` callers for `duration` against a faulty emulator.
-pub async fn soak(duration: Duration, tasks: usize) -> SoakReport {
+async fn soak(duration: Duration, tasks: usize) -> SoakReport {
     let successes = Arc::new(AtomicU64::new(0));
     let seen = Arc::clone(&successes);
     let emu = support::start(

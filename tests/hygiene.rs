@@ -4,6 +4,14 @@
 //! Neither the client secret (nor any piece or encoding of it) nor any
 //! token may appear anywhere.
 
+// Its own test binary: tracing caches per call site whether anyone listens, and
+// tests running beside it without a subscriber can make the client's call
+// sites look unwatched. Alone in its process, with a global subscriber
+// installed first, every event is captured.
+#[allow(dead_code)]
+#[path = "it/support.rs"]
+mod support;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,7 +23,7 @@ use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::support::{self, SECRET};
+use support::SECRET;
 
 /// A wrong secret, also never to be shown.
 const WRONG_SECRET: &str = "wr0ng-s3cr3t-Zq7&=+";
@@ -282,13 +290,14 @@ fn cases() -> Vec<Case> {
 async fn no_secret_or_token_in_logs_errors_or_debug() {
     let captured = Captured::default();
     let writer = captured.clone();
-    let _guard = tracing_subscriber::fmt()
+    let installed = tracing_subscriber::fmt()
         .with_max_level(LevelFilter::TRACE)
         .with_span_events(FmtSpan::FULL)
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish()
-        .set_default();
+        .try_init();
+    assert!(installed.is_ok(), "a global subscriber was already set");
 
     let mut texts = String::new();
     let mut tokens = Vec::new();
