@@ -361,7 +361,7 @@ fn rejected_ids_and_their_messages() {
 fn rejected_tokens_and_their_messages() {
     let mut t = Table::default();
     let cases = [
-        (String::new(), "token has 1 segments, expected 3"),
+        (String::new(), "token has 1 segment, expected 3"),
         ("a.b".to_owned(), "token has 2 segments, expected 3"),
         ("a.b.c.d".to_owned(), "token has 4 segments, expected 3"),
         (

@@ -169,7 +169,8 @@ impl fmt::Display for DecodeError {
                 write!(f, "token is {len} bytes long, the limit is {max}")
             }
             DecodeError::SegmentCount { found } => {
-                write!(f, "token has {found} segments, expected 3")
+                let plural = if *found == 1 { "" } else { "s" };
+                write!(f, "token has {found} segment{plural}, expected 3")
             }
             DecodeError::InvalidCharacter { segment, offset } => write!(
                 f,

@@ -33,8 +33,11 @@
 //! # Secrets
 //!
 //! [`ClientSecret`] and [`AccessToken`] have redacted `Debug` output and no
-//! `Display`; no error of this crate ever contains either, nor any part of a
-//! response body. The built request does carry the secret in its body, so
+//! `Display`; no error of this crate ever contains either. Errors quote
+//! only short, non-secret parts of an answer: the OAuth `error` code and
+//! `error_description` of an error body (control characters escaped, cut to
+//! 64 and 200 characters), and a `token_type` that is not `Bearer`. The
+//! access token and the rest of the body are never quoted. The built request does carry the secret in its body, so
 //! **never log an `http::Request` from [`TokenRequest::to_http`]**: its
 //! `Debug` prints the body bytes as numbers, which is the secret in disguise.
 #![cfg_attr(
@@ -384,7 +387,7 @@ pub enum TokenError {
         /// The HTTP status.
         status: StatusCode,
         /// What is wrong, with the position for JSON syntax errors. Never
-        /// contains body text.
+        /// quotes the body, except a `token_type` other than `Bearer`.
         reason: String,
     },
 }

@@ -115,10 +115,12 @@ fn size_and_segment_count() {
     for (t, found) in [("", 1), ("abc", 1), ("a.b", 2), ("a.b.c.d", 4), ("....", 5)] {
         check(t, Err(DecodeError::SegmentCount { found }));
     }
-    assert_eq!(
-        DecodeError::SegmentCount { found: 2 }.to_string(),
-        "token has 2 segments, expected 3"
-    );
+    for (found, message) in [
+        (1, "token has 1 segment, expected 3"),
+        (2, "token has 2 segments, expected 3"),
+    ] {
+        assert_eq!(DecodeError::SegmentCount { found }.to_string(), message);
+    }
 }
 
 #[test]
