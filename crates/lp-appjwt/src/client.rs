@@ -4,7 +4,7 @@ mod consumer;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
@@ -43,6 +43,7 @@ pub struct AppJwt {
     inner: Arc<AppJwtInner>,
 }
 
+#[derive(Clone)]
 struct AppJwtInner {
     token: AccessToken,
     header: Header,
@@ -120,14 +121,74 @@ impl fmt::Debug for AppJwt {
     }
 }
 
+/// How many copies of the cached token the lock-free path hands out from.
+///
+/// Cloning an [`AppJwt`] bumps its `Arc`'s reference count. With one shared
+/// copy, every `token()` on every thread would write the same cache line,
+/// and two threads would spend their time passing it back and forth (the
+/// benchmark showed two threads slower than one). Each thread takes its
+/// clones from its own copy instead, so a fresh-cache `token()` writes no
+/// memory another thread reads. A power of two, so picking is a mask.
+const REPLICAS: usize = 8;
+
+std::thread_local! {
+    /// This thread's replica index, handed out round-robin at first use.
+    static REPLICA: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) & (REPLICAS - 1)
+    };
+}
+
 /// A cached token and when to stop handing it out without trying a refresh.
 struct Cached {
     token: AppJwt,
+    /// Separate allocations of the same token, one per replica index; see
+    /// [`REPLICAS`].
+    replicas: Box<[AppJwt]>,
     /// Before this instant the token is handed out from the lock-free path.
     refresh_at: Instant,
     /// Up to this instant the token may be handed out while a refresh runs
     /// or after a refresh failed. `refresh_at <= serve_until`.
     serve_until: Instant,
+}
+
+impl Cached {
+    fn new(token: AppJwt, refresh_at: Instant, serve_until: Instant) -> Self {
+        let replicas = (0..REPLICAS)
+            .map(|_| AppJwt {
+                inner: Arc::new(AppJwtInner::clone(&token.inner)),
+            })
+            .collect();
+        Cached {
+            token,
+            replicas,
+            refresh_at,
+            serve_until,
+        }
+    }
+
+    /// The same entry with other deadlines, sharing the token copies.
+    fn with_deadlines(&self, refresh_at: Instant, serve_until: Instant) -> Self {
+        Cached {
+            token: self.token.clone(),
+            replicas: self.replicas.clone(),
+            refresh_at,
+            serve_until,
+        }
+    }
+
+    /// A clone of the token from this thread's replica.
+    fn local_token(&self) -> AppJwt {
+        let index = REPLICA.with(|i| *i);
+        self.replicas.get(index).unwrap_or(&self.token).clone()
+    }
+
+    /// Whether `token` is one of this entry's copies.
+    fn holds(&self, token: &AppJwt) -> bool {
+        std::iter::once(&self.token)
+            .chain(self.replicas.iter())
+            .any(|t| Arc::ptr_eq(&t.inner, &token.inner))
+    }
 }
 
 /// State owned by whoever holds the single-flight lock.
@@ -504,21 +565,24 @@ impl Inner {
         if let Some(token) = self.fresh(Instant::now()) {
             return Ok(token);
         }
-        self.slow_token().await
+        // Boxed so the fast path's future stays a few words: the slow
+        // path's state machine is over a kilobyte, and every `token()`
+        // future would otherwise carry (and move) it.
+        Box::pin(self.slow_token()).await
     }
 
     /// The cached token if it is not yet due for refresh.
     fn fresh(&self, now: Instant) -> Option<AppJwt> {
         let guard = self.cache.load();
         let cached = guard.as_ref()?;
-        (now < cached.refresh_at).then(|| cached.token.clone())
+        (now < cached.refresh_at).then(|| cached.local_token())
     }
 
     /// The cached token if it may still be handed out.
     fn usable(&self, now: Instant) -> Option<AppJwt> {
         let guard = self.cache.load();
         let cached = guard.as_ref()?;
-        (now < cached.serve_until).then(|| cached.token.clone())
+        (now < cached.serve_until).then(|| cached.local_token())
     }
 
     async fn slow_token(&self) -> Result<AppJwt, Error> {
@@ -529,7 +593,7 @@ impl Inner {
                 // Valid but due: whoever gets the lock refreshes, everyone
                 // else is served the cached token without waiting.
                 let Ok(mut flight) = self.flight.try_lock() else {
-                    return Ok(current.token.clone());
+                    return Ok(current.local_token());
                 };
                 return self.refresh_ahead_once(&mut flight, current).await;
             }
@@ -609,11 +673,7 @@ impl Inner {
                     remaining_ms = millis(current.serve_until.saturating_duration_since(now)),
                     "appjwt refresh failed, serving the cached token",
                 );
-                let postponed = Arc::new(Cached {
-                    token: current.token.clone(),
-                    refresh_at: next,
-                    serve_until: current.serve_until,
-                });
+                let postponed = Arc::new(current.with_deadlines(next, current.serve_until));
                 // Only if nothing replaced the entry meanwhile (invalidate).
                 self.cache
                     .compare_and_swap(&Some(Arc::clone(&current)), Some(postponed));
@@ -641,11 +701,7 @@ impl Inner {
         }
         *last = Some(now);
         tracing::info!("appjwt invalidated, the next token() fetches a new one");
-        let dead = Arc::new(Cached {
-            token: current.token.clone(),
-            refresh_at: now,
-            serve_until: now,
-        });
+        let dead = Arc::new(current.with_deadlines(now, now));
         self.cache.compare_and_swap(&Some(current), Some(dead));
     }
 
@@ -663,16 +719,12 @@ impl Inner {
             return;
         };
         let now = Instant::now();
-        if !Arc::ptr_eq(&current.token.inner, &refused.inner) || now >= current.serve_until {
+        if !current.holds(refused) || now >= current.serve_until {
             return;
         }
         *last = Some(now);
         tracing::info!("appjwt refused with 401, the next token() fetches a new one");
-        let dead = Arc::new(Cached {
-            token: current.token.clone(),
-            refresh_at: now,
-            serve_until: now,
-        });
+        let dead = Arc::new(current.with_deadlines(now, now));
         self.cache.compare_and_swap(&Some(current), Some(dead));
     }
 
@@ -802,10 +854,58 @@ impl Inner {
         span.in_scope(|| {
             tracing::info!(lifetime_s = lifetime.as_secs(), "appjwt fetched");
         });
-        Ok(Cached {
-            token,
-            refresh_at,
-            serve_until,
-        })
+        Ok(Cached::new(token, refresh_at, serve_until))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(text: &str) -> AppJwt {
+        AppJwt {
+            inner: Arc::new(AppJwtInner {
+                token: AccessToken::new(text.to_owned()),
+                header: Header::new("RS256"),
+                claims: AppJwtClaims::default(),
+                token_type: "Bearer".to_owned(),
+                expires_at: Instant::now(),
+                expires_at_system: SystemTime::UNIX_EPOCH,
+                verified: true,
+            }),
+        }
+    }
+
+    #[test]
+    fn replicas_are_separate_copies_of_the_same_token() {
+        let now = Instant::now();
+        let cached = Cached::new(token("a.b.c"), now, now);
+        assert_eq!(cached.replicas.len(), REPLICAS);
+        let mut seen: Vec<*const AppJwtInner> = vec![Arc::as_ptr(&cached.token.inner)];
+        for r in cached.replicas.iter() {
+            assert_eq!(r.secret(), "a.b.c");
+            assert!(cached.holds(r));
+            seen.push(Arc::as_ptr(&r.inner));
+        }
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), REPLICAS + 1, "every copy is its own allocation");
+
+        let local = cached.local_token();
+        assert!(cached.holds(&local));
+        assert!(!cached.holds(&token("a.b.c")), "same text, another token");
+
+        // New deadlines keep the very same copies.
+        let later = cached.with_deadlines(now, now);
+        assert!(later.holds(&local));
+    }
+
+    #[test]
+    fn each_thread_keeps_its_replica() {
+        let now = Instant::now();
+        let cached = Cached::new(token("a.b.c"), now, now);
+        let first = cached.local_token();
+        let again = cached.local_token();
+        assert!(Arc::ptr_eq(&first.inner, &again.inner));
     }
 }
