@@ -4,7 +4,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use lp_appjwt::{AppJwtClient, Error, HyperTransport, RetryPolicy, TransportErrorKind, VerifyWith};
+use lp_appjwt::{AppJwtClient, Error, RetryPolicy, TransportErrorKind, VerifyWith};
 use lp_domain::{DomainError, ServiceName};
 use lp_emulator::{EmulatorHandle, Endpoint, Fault};
 use lp_ids::{AccountId, ClientId, Host};
@@ -152,28 +152,19 @@ async fn huge_domain_answer_is_refused_at_the_cap() {
     assert_eq!(emu.request_count(Endpoint::Token), 0);
 }
 
-/// The emulator goes away and comes back on the same port. While it is
+/// The emulator goes away and comes back on the same port, over TLS with
+/// the same CA (`tls_identity`), as a restarted server would. While it is
 /// down, a cached token is still served and an invalidated one gives a
 /// retryable connection error; once it is back, the same client (same
 /// transport, same connection pool) fetches again.
-///
-/// Plain HTTP on loopback: every emulator start makes a new throw-away CA,
-/// so no transport built before the restart could trust the new one.
 #[tokio::test]
 async fn emulator_restarted_mid_run_client_reconnects() {
-    let first = support::start(support::emulator().plain_http(true)).await;
+    let first = support::start(support::emulator()).await;
     let addr = first.addr();
-    let transport = HyperTransport::builder()
-        .allow_plain_http_loopback(true)
-        .request_timeout(Duration::from_secs(2))
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
-    // `support::client_builder` wants a TLS emulator for its transport; it
-    // is replaced, and the builder keeps every other test setting.
-    let tls = support::start(support::emulator()).await;
-    let client = support::client_builder(&tls)
-        .csds_host(first.host())
-        .transport(transport)
+    let identity = first
+        .tls_identity()
+        .unwrap_or_else(|| panic!("a TLS emulator has an identity"));
+    let client = support::client_builder(&first)
         .invalidate_min_interval(Duration::ZERO)
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -193,7 +184,7 @@ async fn emulator_restarted_mid_run_client_reconnects() {
         "{e:?}"
     );
 
-    let second = support::start(support::emulator().plain_http(true).listen(addr)).await;
+    let second = support::start(support::emulator().listen(addr).tls_identity(identity)).await;
     // Same key and claims within the same second may give the same token
     // (RS256 signatures are deterministic): the request count tells.
     let after = client.token().await.unwrap_or_else(|e| panic!("{e}"));

@@ -166,6 +166,7 @@ impl Emulator {
             key_grace: None,
             removed_services: Vec::new(),
             max_body: DEFAULT_MAX_BODY,
+            tls_identity: None,
         }
     }
 }
@@ -232,6 +233,20 @@ pub struct EmulatorBuilder {
     key_grace: Option<Duration>,
     removed_services: Vec<String>,
     max_body: usize,
+    tls_identity: Option<TlsIdentity>,
+}
+
+/// An emulator's CA and server certificate, to start another emulator that
+/// clients trusting the first one trust too (e.g. a restart on the same
+/// port). Holds private keys: it exists only in memory and has no `Debug`
+/// beyond its name.
+#[derive(Clone)]
+pub struct TlsIdentity(tls::Tls);
+
+impl fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TlsIdentity(..)")
+    }
 }
 
 impl fmt::Debug for EmulatorBuilder {
@@ -327,6 +342,15 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Serves HTTPS with this CA and certificate (from
+    /// [`EmulatorHandle::tls_identity`]) instead of making new ones, so
+    /// clients that trust the earlier emulator trust this one. Ignored with
+    /// [`EmulatorBuilder::plain_http`].
+    pub fn tls_identity(mut self, identity: TlsIdentity) -> Self {
+        self.tls_identity = Some(identity);
+        self
+    }
+
     /// Generates the key (unless given) and the certificates, binds, and
     /// starts serving on the current tokio runtime.
     pub async fn start(self) -> Result<EmulatorHandle, EmulatorError> {
@@ -355,10 +379,10 @@ impl EmulatorBuilder {
                     reason: e.to_string(),
                 })??,
         };
-        let tls = if self.plain_http {
-            None
-        } else {
-            Some(tls::build()?)
+        let tls = match (self.plain_http, self.tls_identity) {
+            (true, _) => None,
+            (false, Some(TlsIdentity(tls))) => Some(tls),
+            (false, None) => Some(tls::build()?),
         };
 
         let listener = TcpListener::bind(self.listen)
@@ -450,6 +474,13 @@ impl EmulatorHandle {
     /// [`EmulatorHandle::is_tls`]).
     pub fn ca_pem(&self) -> &str {
         self.tls.as_ref().map_or("", |t| t.ca_pem.as_str())
+    }
+
+    /// This emulator's CA and certificate, to start another one that the
+    /// same clients trust ([`EmulatorBuilder::tls_identity`]); `None` in
+    /// plain HTTP mode.
+    pub fn tls_identity(&self) -> Option<TlsIdentity> {
+        self.tls.clone().map(TlsIdentity)
     }
 
     /// Whether the emulator serves HTTPS (`false` with

@@ -14,6 +14,7 @@ use crate::EmulatorError;
 pub(crate) const LEAF_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 /// The CA (to hand to clients) and the server's TLS configuration.
+#[derive(Clone)]
 pub(crate) struct Tls {
     pub(crate) ca_pem: String,
     pub(crate) ca_der: CertificateDer<'static>,
