@@ -225,9 +225,15 @@ pub struct DecodeArgs {
     pub public_key: Option<PathBuf>,
 
     /// Check the RS256 signature with the key named by the token's `kid` in
-    /// this JWKS file (e.g. saved from `/sentinel/well-known/jwks`).
-    #[arg(long, value_name = "FILE", group = "key")]
-    pub jwks: Option<PathBuf>,
+    /// this JWKS: a file, or an `https://` URL such as
+    /// `https://va.sentinel.liveperson.net/sentinel/well-known/jwks`.
+    #[arg(long, value_name = "FILE|URL", group = "key")]
+    pub jwks: Option<String>,
+
+    /// Extra trusted root certificates (PEM) for fetching a `--jwks` URL,
+    /// e.g. the emulator's CA.
+    #[arg(long, value_name = "PEM", requires = "jwks")]
+    pub ca_file: Option<PathBuf>,
 
     /// Check the RS256 signature with LivePerson's published v1 key.
     #[arg(long, group = "key")]

@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Token(a) => commands::token::run(a).await,
             Command::ConsumerJws(a) => commands::consumer_jws::run(a).await,
-            Command::Decode(a) => commands::decode::run(a),
+            Command::Decode(a) => commands::decode::run(a).await,
             Command::Domains(a) => commands::domains::run(a).await,
             Command::Demo(a) => commands::demo::run(a).await,
             Command::Emulator(a) => commands::emulator::run(a).await,

@@ -8,7 +8,9 @@ use lp_jwt::{
 };
 use serde::Serialize;
 
-use super::pretty;
+use lp_appjwt::{Error, Transport, jwks_request, parse_jwks_response};
+
+use super::{pretty, transport_trusting};
 use crate::args::{DecodeArgs, TextOrJson};
 use crate::exit::Failure;
 use crate::human::{expiry_line, kid_date};
@@ -32,7 +34,7 @@ enum Key {
 }
 
 impl Key {
-    fn from_args(a: &DecodeArgs) -> Result<Option<Key>, Failure> {
+    async fn from_args(a: &DecodeArgs) -> Result<Option<Key>, Failure> {
         let read = |flag: &str, path: &std::path::Path| {
             std::fs::read_to_string(path)
                 .map_err(|e| Failure::usage(format!("cannot read {flag} {}: {e}", path.display())))
@@ -43,7 +45,14 @@ impl Key {
                 .map_err(|e| Failure::usage(format!("--public-key {}: {e}", path.display())))?;
             return Ok(Some(Key::One(key)));
         }
-        if let Some(path) = &a.jwks {
+        if let Some(source) = &a.jwks {
+            if source.starts_with("https://") || source.starts_with("http://") {
+                return fetch_jwks(source, a.ca_file.as_deref())
+                    .await
+                    .map(Key::Set)
+                    .map(Some);
+            }
+            let path = std::path::Path::new(source);
             let json = read("--jwks", path)?;
             let set = Jwks::from_json(&json)
                 .map_err(|e| Failure::usage(format!("--jwks {}: {e}", path.display())))?;
@@ -69,9 +78,23 @@ impl Key {
     }
 }
 
-pub fn run(a: DecodeArgs) -> Result<(), Failure> {
-    // Key files first: a wrong path is bad usage whatever the token says.
-    let key = Key::from_args(&a)?;
+/// Fetches a JWKS over HTTPS (plain `http://` is refused by the transport).
+async fn fetch_jwks(url: &str, ca_file: Option<&std::path::Path>) -> Result<Jwks, Failure> {
+    let uri: lp_appjwt::http::Uri = url
+        .parse()
+        .map_err(|e| Failure::usage(format!("--jwks {url}: not a url: {e}")))?;
+    let transport = transport_trusting(ca_file)?;
+    let response = transport
+        .send(jwks_request(&uri))
+        .await
+        .map_err(|e| Failure::from_client("cannot fetch --jwks", &Error::Transport(e)))?;
+    parse_jwks_response(&response)
+        .map_err(|e| Failure::from_client("cannot use --jwks", &Error::Jwks(e)))
+}
+
+pub async fn run(a: DecodeArgs) -> Result<(), Failure> {
+    // Keys first: a wrong path is bad usage whatever the token says.
+    let key = Key::from_args(&a).await?;
     let input = match a.token.as_deref() {
         None | Some("-") => read_stdin()?,
         Some(t) => t.to_owned(),

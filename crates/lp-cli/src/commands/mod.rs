@@ -55,8 +55,13 @@ pub fn parse_host(flag: &str, value: &str) -> Result<Host, Failure> {
 
 /// The HTTPS transport, trusting the web PKI plus `--ca-file` if given.
 pub fn transport(conn: &Connection) -> Result<HyperTransport, Failure> {
+    transport_trusting(conn.ca_file.as_deref())
+}
+
+/// The HTTPS transport, trusting the web PKI plus `ca_file` if given.
+pub fn transport_trusting(ca_file: Option<&Path>) -> Result<HyperTransport, Failure> {
     let mut builder = HyperTransport::builder();
-    if let Some(path) = &conn.ca_file {
+    if let Some(path) = ca_file {
         builder = builder
             .add_root_pem_file(path)
             .map_err(|e| Failure::usage(format!("--ca-file {}: {e}", path.display())))?;

@@ -166,6 +166,12 @@ async fn signature_checks() {
     let flipped = if sig.starts_with('A') { 'B' } else { 'A' };
     let tampered = format!("{signed}.{flipped}{}", &sig[1..]);
     let missing = crate::support::temp_path("missing").display().to_string();
+    let url = format!("https://{}/sentinel/well-known/jwks", emu.host());
+    let ca = emu.ca();
+    let closed = format!(
+        "https://127.0.0.1:{}/sentinel/well-known/jwks",
+        crate::support::closed_port()
+    );
     let cases: &[(&str, &[&str], i32, &str, &str)] = &[
         (&token, &[], 0, "", "signature not checked"),
         (
@@ -202,6 +208,36 @@ async fn signature_checks() {
             1,
             "signature refused",
             "signature INVALID",
+        ),
+        (
+            &token,
+            &["--jwks", &url, "--ca-file", &ca],
+            0,
+            "",
+            "signature verified with the --jwks key",
+        ),
+        (
+            &tampered,
+            &["--jwks", &url, "--ca-file", &ca],
+            1,
+            "signature refused",
+            "signature INVALID",
+        ),
+        // The emulator's CA is not trusted without --ca-file.
+        (&token, &["--jwks", &url], 3, "cannot fetch --jwks", ""),
+        (
+            &token,
+            &["--jwks", &closed, "--ca-file", &ca],
+            3,
+            "cannot fetch --jwks",
+            "",
+        ),
+        (
+            &token,
+            &["--jwks", "https://exa mple/", "--ca-file", &ca],
+            2,
+            "not a url",
+            "",
         ),
         (&token, &["--jwks", &pem], 2, "--jwks", ""),
         (&token, &["--public-key", &jwks], 2, "--public-key", ""),
