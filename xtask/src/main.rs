@@ -158,7 +158,14 @@ fn check_dependency_invariants() -> Result<(), String> {
     // None of the protocol crates may pull in a runtime, a network stack or
     // a TLS library (with default features).
     let forbidden = ["tokio", "hyper", "rustls", "ring"];
-    for krate in ["lp-ids", "lp-jwt", "lp-oauth", "lp-domain", "lp-consumer"] {
+    for krate in [
+        "lp-ids",
+        "lp-json",
+        "lp-jwt",
+        "lp-oauth",
+        "lp-domain",
+        "lp-consumer",
+    ] {
         let deps = normal_deps(krate)?;
         let network: Vec<_> = deps
             .iter()

@@ -54,6 +54,7 @@ use std::str::FromStr;
 
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use lp_json::{check_content_type, kind_of, parse_object};
 use serde_json::{Map, Value};
 
 pub use lp_ids::{AccountId, Host};
@@ -590,68 +591,6 @@ fn classify_error<B>(response: &http::Response<B>) -> ConsumerError {
         }
     } else {
         ConsumerError::UnexpectedStatus { status }
-    }
-}
-
-fn check_content_type(headers: &HeaderMap) -> Result<(), String> {
-    let Some(value) = headers.get(CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let Ok(value) = value.to_str() else {
-        return Err("content type is not readable text".to_owned());
-    };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let json_like = essence == "application/json"
-        || essence == "text/json"
-        || essence == "text/plain"
-        || (essence.starts_with("application/") && essence.ends_with("+json"));
-    if json_like {
-        Ok(())
-    } else {
-        let shown: String = essence
-            .chars()
-            .take(64)
-            .map(|c| if c.is_control() { '?' } else { c })
-            .collect();
-        Err(format!("content type {shown:?} is not json"))
-    }
-}
-
-/// Parses `body` as a JSON object. Errors give the position, never the text.
-fn parse_object(body: &[u8]) -> Result<Map<String, Value>, String> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(format!("expected a json object, found {}", kind_of(&other))),
-        Err(e) => Err(json_error_reason(&e)),
-    }
-}
-
-/// Describes a serde_json error by category and position. Only syntax
-/// messages are used as they are: they are fixed phrases, whereas data
-/// messages can quote the input.
-fn json_error_reason(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let (line, column) = (e.line(), e.column());
-    match e.classify() {
-        Category::Eof => format!("body ends early at line {line} column {column}"),
-        Category::Syntax => e.to_string(),
-        Category::Data | Category::Io => format!("invalid json at line {line} column {column}"),
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use http::header::ACCEPT;
 use http::{HeaderValue, Method, StatusCode};
+use lp_json::{field, kind_of, parse_object, text_field};
 use serde_json::{Map, Value};
 
 pub use lp_ids::{AccountId, Host, IdError, IdKind};
@@ -523,52 +524,7 @@ fn read_object<B: AsRef<[u8]>>(
             limit: max_body,
         });
     }
-    let reason = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => return Ok(map),
-        Ok(other) => format!("expected a json object, found {}", kind_of(&other)),
-        Err(e) => json_error_reason(&e),
-    };
-    Err(DomainError::Malformed { status, reason })
-}
-
-/// Describes a serde_json error by category and position. Syntax messages of
-/// serde_json are fixed phrases; data messages can quote the input and are
-/// therefore not used.
-fn json_error_reason(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let (line, column) = (e.line(), e.column());
-    match e.classify() {
-        Category::Eof => {
-            format!("body ends early (EOF while parsing) at line {line} column {column}")
-        }
-        Category::Syntax => e.to_string(),
-        Category::Data | Category::Io => format!("invalid json at line {line} column {column}"),
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// Looks up `key`, treating `null` as absent.
-fn field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    object.get(key).filter(|v| !v.is_null())
-}
-
-/// A string field: absent or `null` is `None`, another type an error.
-fn text_field<'a>(object: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, String> {
-    match field(object, key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(format!("{key} is {}, expected a string", kind_of(other))),
-    }
+    parse_object(body).map_err(|reason| DomainError::Malformed { status, reason })
 }
 
 /// A TTL cache for one account's [`DomainMap`]. Pure: `now` is a parameter.

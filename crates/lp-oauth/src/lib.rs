@@ -50,6 +50,7 @@ use std::time::{Duration, SystemTime};
 
 use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Method, StatusCode};
+use lp_json::{check_content_type, field, kind_of, parse_object};
 use serde_json::{Map, Value};
 
 pub use lp_ids::{AccountId, ClientId, Host, IdError, IdKind};
@@ -563,76 +564,6 @@ fn oauth_error_from(body: &[u8]) -> Option<OAuthError> {
         error_description: text("error_description"),
         error_uri: text("error_uri"),
     })
-}
-
-fn check_content_type(headers: &http::HeaderMap) -> Result<(), String> {
-    let Some(value) = headers.get(CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let Ok(value) = value.to_str() else {
-        return Err("content type is not readable text".to_owned());
-    };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let json_like = essence == "application/json"
-        || essence == "text/json"
-        || essence == "text/plain"
-        || (essence.starts_with("application/") && essence.ends_with("+json"));
-    if json_like {
-        Ok(())
-    } else {
-        let mut shown = String::new();
-        for c in essence.chars().take(64) {
-            shown.push(c);
-        }
-        Err(format!("content type {shown:?} is not json"))
-    }
-}
-
-/// Parses `body` as a JSON object. Errors give the position, never the text.
-fn parse_object(body: &[u8]) -> Result<Map<String, Value>, String> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(format!("expected a json object, found {}", kind_of(&other))),
-        Err(e) => Err(json_error_reason(&e)),
-    }
-}
-
-/// Describes a serde_json error by category and position. Syntax messages of
-/// serde_json are fixed phrases; data messages can quote the input and are
-/// therefore not used.
-fn json_error_reason(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let (line, column) = (e.line(), e.column());
-    match e.classify() {
-        Category::Eof => {
-            format!("body ends early (EOF while parsing) at line {line} column {column}")
-        }
-        Category::Syntax => e.to_string(),
-        Category::Data | Category::Io => {
-            format!("invalid json at line {line} column {column}")
-        }
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// Looks up `key`, treating `null` as absent.
-fn field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    object.get(key).filter(|v| !v.is_null())
 }
 
 fn success_from(object: &Map<String, Value>) -> Result<TokenResponse, String> {

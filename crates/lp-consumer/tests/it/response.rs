@@ -72,11 +72,17 @@ fn successes() {
 fn malformed_successes() {
     check(
         response(201, JSON, b""),
-        malformed(201, "body ends early at line 1 column 0"),
+        malformed(
+            201,
+            "body ends early (EOF while parsing) at line 1 column 0",
+        ),
     );
     check(
         response(201, JSON, br#"{"token":"abc"#),
-        malformed(201, "body ends early at line 1 column 13"),
+        malformed(
+            201,
+            "body ends early (EOF while parsing) at line 1 column 13",
+        ),
     );
     check(
         response(201, JSON, b"{\n  \"token\": x}"),

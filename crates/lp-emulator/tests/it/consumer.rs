@@ -488,7 +488,7 @@ async fn faults_and_counts() {
         }),
         Err(ConsumerError::Malformed {
             status: s(200).unwrap(),
-            reason: "body ends early at line 1 column 30".to_owned(),
+            reason: "body ends early (EOF while parsing) at line 1 column 30".to_owned(),
         }),
         Err(ConsumerError::Malformed {
             status: s(200).unwrap(),
