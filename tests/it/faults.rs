@@ -73,7 +73,7 @@ async fn throttled_429_waits_for_retry_after() {
         Endpoint::Token,
         Fault::Status {
             status: 429,
-            retry_after: Some("1".to_owned()),
+            retry_after: Some("2".to_owned()),
             body: None,
         },
         1,
@@ -83,7 +83,7 @@ async fn throttled_429_waits_for_retry_after() {
     let r = client.token().await;
     assert!(r.is_ok(), "{:?}", r.err());
     // The wait is a lower bound the protocol demands, not a speed target.
-    assert!(started.elapsed() >= Duration::from_millis(950));
+    assert!(started.elapsed() >= Duration::from_millis(1950));
     assert_eq!(emu.request_count(Endpoint::Token), 2);
 }
 
