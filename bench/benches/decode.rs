@@ -131,7 +131,7 @@ fn verify(c: &mut Criterion, fixture: &lp_bench::SignedFixture) {
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(4))
         .without_plots()
 }
 

@@ -159,7 +159,7 @@ async fn serve(transport: &HyperTransport, request: &TokenRequest, iters: u64) -
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(4))
         .without_plots()
 }
 

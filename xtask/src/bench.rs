@@ -1047,7 +1047,7 @@ fn render(
     let _ = writeln!(
         s,
         "- Method: criterion 0.7 in the release profile (the only release build of the \
-         project), 0.5–1 s warm-up and 2–3 s measurement per benchmark. A time is \
+         project), 0.5–1 s warm-up and 3–4 s measurement per benchmark. A time is \
          criterion's point estimate (the slope of its linear regression when it sampled \
          linearly, else the mean) with its 95% confidence interval. Peers: jsonwebtoken \
          10 with its pure-Rust `rust_crypto` backend and 9 (ring), oauth2 5 with reqwest \
