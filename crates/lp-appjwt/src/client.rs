@@ -18,7 +18,7 @@ use tracing::Instrument;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{BuildError, Error};
 use crate::retry::{self, RetryPolicy};
-use crate::transport::Transport;
+use crate::transport::{Transport, TransportError};
 use crate::verify::{DEFAULT_JWKS_REFETCH_MIN_INTERVAL, Verifier, VerifyWith};
 
 use consumer::Consumers;
@@ -353,6 +353,12 @@ impl AppJwtClient {
     ///   logged and the next refresh waits for a backoff.
     /// - No valid token: callers wait for the one fetch in flight (with the
     ///   retry policy) and share its result, token or error.
+    ///
+    /// Every path ends within the retry policy's deadline: a refresh ahead
+    /// is abandoned after it (or when the cached token ends, if sooner),
+    /// and a caller without a valid token gets [`Error::DeadlineExceeded`]
+    /// once it has passed, counted from the call, the wait for another
+    /// caller's fetch included (`attempts: 0` when it never got its turn).
     pub async fn token(&self) -> Result<AppJwt, Error> {
         self.inner.token().await
     }
@@ -599,7 +605,25 @@ impl Inner {
             }
         }
 
-        let mut flight = self.flight.lock().await;
+        // The whole call, the wait for another caller's fetch included,
+        // stays within the retry deadline: a leader that is stuck cannot
+        // hold its followers longer than that.
+        let deadline = retry::deadline_from(&self.retry, now);
+        let mut flight = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, self.flight.lock()).await {
+                Ok(flight) => flight,
+                Err(_) => {
+                    return Err(Error::DeadlineExceeded {
+                        attempts: 0,
+                        last: Box::new(Error::Transport(
+                            TransportError::timeout()
+                                .with_detail("retry deadline elapsed waiting for another fetch"),
+                        )),
+                    });
+                }
+            },
+            None => self.flight.lock().await,
+        };
         if let Some(token) = self.usable(Instant::now()) {
             return Ok(token);
         }
@@ -610,8 +634,9 @@ impl Inner {
                 return Err(err.clone());
             }
         }
-        let result = retry::run(
+        let result = retry::run_until(
             &self.retry,
+            deadline,
             || self.clock.now(),
             "fetch",
             |_| self.attempt(),
@@ -646,7 +671,22 @@ impl Inner {
         if let Some(token) = self.fresh(Instant::now()) {
             return Ok(token);
         }
-        match self.attempt().await {
+        // Bounded like a fetch, and never past the end of the cached
+        // token: a transport that never answers must not keep the lock
+        // (and so every caller once the token is gone) forever. Running
+        // out of time is a failed refresh like any other.
+        let bound = retry::deadline_from(&self.retry, Instant::now())
+            .map_or(current.serve_until, |d| d.min(current.serve_until));
+        let outcome = match tokio::time::timeout_at(bound, self.attempt()).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Error::DeadlineExceeded {
+                attempts: 1,
+                last: Box::new(Error::Transport(
+                    TransportError::timeout().with_detail("refresh deadline elapsed"),
+                )),
+            }),
+        };
+        match outcome {
             Ok(cached) => {
                 let token = cached.token.clone();
                 self.cache.store(Some(Arc::new(cached)));

@@ -104,7 +104,9 @@
 //!   refreshes while every other caller keeps getting the cached token. If
 //!   that refresh fails the cached token is still handed out, a warning is
 //!   logged, and the refresh is retried after a backoff. Callers only see an
-//!   error once no valid token is left.
+//!   error once no valid token is left. A refresh that gets no answer is
+//!   abandoned after the retry deadline, or when the cached token ends if
+//!   that is sooner, and counts as failed.
 //! - **Single flight**: however many tasks call [`AppJwtClient::token`] on
 //!   a cold or expired cache, one request goes to Sentinel (and at most one
 //!   to the Domain API); the others wait for it and share its outcome. The

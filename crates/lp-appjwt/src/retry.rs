@@ -108,14 +108,35 @@ pub(crate) async fn run<T, F, Fut>(
     policy: &RetryPolicy,
     now: impl Fn() -> SystemTime,
     what: &'static str,
+    op: F,
+) -> Result<T, Error>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    run_until(policy, deadline_from(policy, Instant::now()), now, what, op).await
+}
+
+/// The policy's deadline counted from `start`; `None` when it is too far
+/// away to represent (no deadline).
+pub(crate) fn deadline_from(policy: &RetryPolicy, start: Instant) -> Option<Instant> {
+    start.checked_add(policy.deadline)
+}
+
+/// [`run`] with the overall deadline given by the caller (`None`: none),
+/// for a caller whose deadline started before the loop (e.g. while it
+/// waited for a lock).
+pub(crate) async fn run_until<T, F, Fut>(
+    policy: &RetryPolicy,
+    deadline: Option<Instant>,
+    now: impl Fn() -> SystemTime,
+    what: &'static str,
     mut op: F,
 ) -> Result<T, Error>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
-    // A deadline too far away to represent is no deadline.
-    let deadline = Instant::now().checked_add(policy.deadline);
     let max_attempts = policy.max_attempts.max(1);
     let mut attempt = 0;
     loop {

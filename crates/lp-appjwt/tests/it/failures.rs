@@ -288,3 +288,93 @@ async fn failing_refresh_serves_the_cached_token_until_it_expires() {
     );
     assert_eq!(fake.fetches(), attempts_in_window + 4);
 }
+
+/// Fails the test instead of hanging it: paused time jumps to this timer
+/// when nothing else can make progress.
+async fn within<T>(limit: Duration, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(limit, f)
+        .await
+        .expect("hung: a caller waited without bound")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_that_never_answers_is_bounded() {
+    let fake = Fake::new();
+    let client = fake.client().domain_ttl(secs(100_000)).build().unwrap();
+    let first = client.token().await.unwrap();
+    // Due for refresh (3300 s), valid until 3600 s.
+    tokio::time::advance(secs(3301)).await;
+    fake.script_fetches(std::iter::repeat_n(Reply::Hang, 100));
+
+    let leader = tokio::spawn({
+        let client = client.clone();
+        async move {
+            let t = client.token().await;
+            (t, tokio::time::Instant::now())
+        }
+    });
+    tokio::task::yield_now().await;
+    let started = tokio::time::Instant::now();
+    let other = client.token().await.unwrap();
+    assert_eq!(other.secret(), first.secret());
+    assert_eq!(
+        tokio::time::Instant::now(),
+        started,
+        "the other caller waited"
+    );
+
+    // The refresh gives up after the retry deadline (30 s) and the leader
+    // is served the cached token.
+    let (got, at) = within(secs(100), leader).await.unwrap();
+    assert_eq!(got.unwrap().secret(), first.secret());
+    assert_eq!(at - started, secs(30));
+
+    // A refresh started 10 s before the end gives up at the end, with an
+    // error since nothing valid is left.
+    tokio::time::advance(secs(3590) - secs(3331)).await;
+    let started = tokio::time::Instant::now();
+    let err = within(secs(100), client.token()).await.unwrap_err();
+    assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
+    assert_eq!(tokio::time::Instant::now() - started, secs(10));
+
+    // Afterwards every caller gets an error within the retry deadline.
+    let started = tokio::time::Instant::now();
+    let callers: Vec<_> = (0..3)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.token().await })
+        })
+        .collect();
+    for caller in callers {
+        let err = within(secs(100), caller).await.unwrap().unwrap_err();
+        assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
+    }
+    assert_eq!(tokio::time::Instant::now() - started, secs(30));
+    assert_error_clean(&err);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_follower_waits_no_longer_than_the_retry_deadline_in_all() {
+    let fake = Fake::new();
+    fake.script_fetches(std::iter::repeat_n(Reply::Hang, 100));
+    let client = fake.client().build().unwrap();
+    // The leader starts a fetch and is cancelled 25 s later; the follower,
+    // waiting since 20 s, fetches in its turn but only until 20 + 30 s.
+    let leader = tokio::spawn({
+        let client = client.clone();
+        async move { client.token().await }
+    });
+    tokio::task::yield_now().await;
+    tokio::time::advance(secs(20)).await;
+    let started = tokio::time::Instant::now();
+    let follower = tokio::spawn({
+        let client = client.clone();
+        async move { client.token().await }
+    });
+    tokio::task::yield_now().await;
+    tokio::time::advance(secs(5)).await;
+    leader.abort();
+    let err = within(secs(100), follower).await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
+    assert_eq!(tokio::time::Instant::now() - started, secs(30));
+}

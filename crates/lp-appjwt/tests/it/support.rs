@@ -135,6 +135,9 @@ pub enum Reply {
     Status(u16, Vec<(&'static str, String)>, String),
     /// A transport failure.
     Fail(TransportError),
+    /// No answer, ever: a transport without a timeout and a server that
+    /// never replies.
+    Hang,
 }
 
 #[derive(Clone)]
@@ -351,6 +354,7 @@ impl Fake {
                 Ok(b.body(body.into_bytes()).unwrap())
             }
             Reply::Fail(e) => Err(e),
+            Reply::Hang => std::future::pending().await,
         }
     }
 
@@ -384,6 +388,7 @@ impl Fake {
             }
             Reply::Status(status, _, body) => Ok(json(status, &body)),
             Reply::Fail(e) => Err(e),
+            Reply::Hang => std::future::pending().await,
         }
     }
 
@@ -420,6 +425,7 @@ impl Fake {
                 Ok(b.body(body.into_bytes()).unwrap())
             }
             Reply::Fail(e) => Err(e),
+            Reply::Hang => std::future::pending().await,
         }
     }
 
