@@ -83,8 +83,9 @@ impl AppJwt {
     }
 
     /// When the token expires, on tokio's monotonic clock: the instant the
-    /// request was sent plus the lifetime (`expires_in`, else `exp` minus
-    /// the wall-clock time the answer was checked).
+    /// request was sent plus the lifetime, the shorter of `expires_in` and
+    /// `exp` minus the wall-clock time the answer was checked (whichever is
+    /// present when only one is), at most [`MAX_LIFETIME`].
     pub fn expires_at(&self) -> Instant {
         self.inner.expires_at
     }
@@ -860,16 +861,17 @@ impl Inner {
             .leeway(self.leeway)
             .validate(decoded.header(), decoded.claims(), now)?;
         let (header, claims) = decoded.into_parts();
-        let lifetime = match parsed.expires_in {
-            Some(d) => d,
-            None => claims
-                .exp
-                .map(|exp| {
-                    exp.to_system_time()
-                        .duration_since(now)
-                        .unwrap_or(Duration::ZERO)
-                })
-                .unwrap_or(Duration::ZERO),
+        // The shorter of both when both are sent: a token must never be
+        // handed out past its own `exp`, whatever `expires_in` says.
+        let until_exp = claims.exp.map(|exp| {
+            exp.to_system_time()
+                .duration_since(now)
+                .unwrap_or(Duration::ZERO)
+        });
+        let lifetime = match (parsed.expires_in, until_exp) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(d), None) | (None, Some(d)) => d,
+            (None, None) => Duration::ZERO,
         }
         .min(MAX_LIFETIME);
         let serve_until = sent_at + lifetime;

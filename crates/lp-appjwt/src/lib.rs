@@ -96,9 +96,10 @@
 //! - **Validation**: every token is decoded and checked against the
 //!   account (`aud`), client id (`azp`) and issuer (`Sentinel`), with the
 //!   injectable [`Clock`] for `exp` and `iat`.
-//! - **Lifetime**: `expires_in` when Sentinel sends it, else `exp` minus
-//!   the clock's time, capped at [`MAX_LIFETIME`], measured on tokio's
-//!   monotonic clock from the moment the request was sent.
+//! - **Lifetime**: the shorter of `expires_in` and `exp` minus the clock's
+//!   time (whichever Sentinel sent, if only one), capped at
+//!   [`MAX_LIFETIME`], measured on tokio's monotonic clock from the moment
+//!   the request was sent. A token is never handed out past its own `exp`.
 //! - **Refresh ahead**: once less than 5 minutes (plus a random jitter of
 //!   up to 60 s; at most half the lifetime) remain, the next caller
 //!   refreshes while every other caller keeps getting the cached token. If

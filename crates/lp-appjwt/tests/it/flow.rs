@@ -131,7 +131,7 @@ async fn check_refresh(case: RefreshCase) {
 #[tokio::test(start_paused = true)]
 async fn refresh_point_follows_the_lifetime() {
     let cases = [
-        // expires_in wins; refresh 5 min before the end.
+        // Both agree; refresh 5 min before the end.
         RefreshCase {
             expires_in: Some(3600),
             exp_in: 3600,
@@ -151,10 +151,18 @@ async fn refresh_point_follows_the_lifetime() {
             latency: 0,
             refresh_after: 1500,
         },
-        // expires_in is preferred over exp.
+        // The shorter of expires_in and exp counts: here expires_in.
         RefreshCase {
             expires_in: Some(1200),
             exp_in: 3600,
+            latency: 0,
+            refresh_after: 900,
+        },
+        // ... and here exp, earlier than expires_in says: never served
+        // past its own exp.
+        RefreshCase {
+            expires_in: Some(3600),
+            exp_in: 1200,
             latency: 0,
             refresh_after: 900,
         },
