@@ -47,10 +47,19 @@ struct Flight {
     last_error: tokio::sync::Mutex<Option<Error>>,
 }
 
+/// A flight in the map and how many [`Ticket`]s share it. The count is
+/// only read and written under the map's lock, so the last ticket to go
+/// always sees zero and removes the entry (an `Arc::strong_count` read
+/// would race with another ticket's `Arc` being dropped after the lock).
+struct FlightEntry {
+    flight: Arc<Flight>,
+    tickets: usize,
+}
+
 /// The ConsumerJWS cache and the flights in progress.
 pub(super) struct Consumers {
     cache: Mutex<Lru<ExtConsumerId, CachedJws>>,
-    flights: Mutex<HashMap<ExtConsumerId, Arc<Flight>>>,
+    flights: Mutex<HashMap<ExtConsumerId, FlightEntry>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -100,12 +109,24 @@ impl Consumers {
 
     /// Joins (or starts) the flight of `ext`.
     fn ticket<'a>(&'a self, ext: &'a ExtConsumerId) -> Ticket<'a> {
-        let flight = Arc::clone(lock(&self.flights).entry(ext.clone()).or_default());
+        let mut flights = lock(&self.flights);
+        let entry = flights.entry(ext.clone()).or_insert_with(|| FlightEntry {
+            flight: Arc::default(),
+            tickets: 0,
+        });
+        entry.tickets += 1;
+        let flight = Arc::clone(&entry.flight);
         Ticket {
             consumers: self,
             ext,
             flight,
         }
+    }
+
+    /// How many consumers have a flight in the map (callers in progress).
+    #[cfg(test)]
+    fn flights_len(&self) -> usize {
+        lock(&self.flights).len()
     }
 }
 
@@ -120,9 +141,14 @@ struct Ticket<'a> {
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
         let mut flights = lock(&self.consumers.flights);
-        // The map's reference and ours: nobody else holds the flight, and
-        // nobody can take it while the map is locked.
-        if Arc::strong_count(&self.flight) == 2 {
+        let last = match flights.get_mut(self.ext) {
+            Some(entry) => {
+                entry.tickets = entry.tickets.saturating_sub(1);
+                entry.tickets == 0
+            }
+            None => false,
+        };
+        if last {
             flights.remove(self.ext);
         }
     }
@@ -321,5 +347,68 @@ impl Inner {
             .min(MAX_LIFETIME);
         let margin = CONSUMER_JWS_EXPIRY_MARGIN.min(lifetime / 2);
         Some(sent_at + (lifetime - margin))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Waits, spinning, until `parties` threads arrived at `generation`, so
+    /// that they leave as close to together as the machine allows.
+    fn spin_wait(arrived: &AtomicUsize, parties: usize, generation: usize) {
+        arrived.fetch_add(1, Ordering::AcqRel);
+        let mut spins = 0u32;
+        while arrived.load(Ordering::Acquire) < parties * generation {
+            // Spin first; yield on a busy machine so that a descheduled
+            // partner is not starved.
+            spins = spins.saturating_add(1);
+            if spins < 1_000 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Rounds of two threads that each hold a ticket for the same consumer
+    /// (every fourth round one takes its own), then drop them at the same
+    /// moment; after every round the map must be empty. A later ticket for
+    /// the same consumer would hide a leaked entry, hence the check per
+    /// round.
+    #[test]
+    fn concurrent_tickets_leave_no_flight_behind() {
+        const ROUNDS: usize = 20_000;
+        let consumers = Consumers::new(16);
+        let ids: Vec<ExtConsumerId> = ["shared", "own-0", "own-1"]
+            .iter()
+            .map(|s| ExtConsumerId::new(*s).unwrap())
+            .collect();
+        let arrived = AtomicUsize::new(0);
+        let leaks = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for t in 0..2 {
+                let (consumers, ids, arrived, leaks) = (&consumers, &ids, &arrived, &leaks);
+                scope.spawn(move || {
+                    for round in 0..ROUNDS {
+                        let ext = if round % 4 == 3 { &ids[1 + t] } else { &ids[0] };
+                        let ticket = consumers.ticket(ext);
+                        spin_wait(arrived, 2, 3 * round + 1);
+                        drop(ticket);
+                        spin_wait(arrived, 2, 3 * round + 2);
+                        if t == 0 {
+                            leaks.fetch_add(consumers.flights_len(), Ordering::Relaxed);
+                        }
+                        spin_wait(arrived, 2, 3 * round + 3);
+                    }
+                });
+            }
+        });
+        assert_eq!(
+            leaks.load(Ordering::Relaxed),
+            0,
+            "flights left in the map after all callers left"
+        );
     }
 }
