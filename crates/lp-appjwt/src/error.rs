@@ -64,7 +64,7 @@ impl Error {
     /// unusable tokens and TLS errors are not retryable.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Domain(DomainError::Status { status }) => {
+            Error::Domain(DomainError::Status { status, .. }) => {
                 status.is_server_error() || *status == http::StatusCode::TOO_MANY_REQUESTS
             }
             Error::Domain(_) => false,
@@ -82,7 +82,7 @@ impl Error {
     /// Whether the server answered 429 Too Many Requests.
     pub fn is_throttled(&self) -> bool {
         match self {
-            Error::Domain(DomainError::Status { status }) => {
+            Error::Domain(DomainError::Status { status, .. }) => {
                 *status == http::StatusCode::TOO_MANY_REQUESTS
             }
             Error::Token(TokenError::Throttled { .. }) => true,
@@ -99,6 +99,8 @@ impl Error {
             Error::Token(
                 TokenError::Throttled { retry_after, .. } | TokenError::Server { retry_after, .. },
             ) => *retry_after,
+            Error::Domain(e) => e.retry_after(),
+            Error::Jwks(e) => e.retry_after(),
             Error::Consumer(e) => e.retry_after(),
             Error::DeadlineExceeded { last, .. } => last.retry_after(),
             _ => None,

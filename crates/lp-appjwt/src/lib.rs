@@ -315,4 +315,4 @@ pub use lp_consumer::{
 pub use lp_domain::DomainMap;
 pub use lp_ids::{AccountId, ClientId, Host};
 pub use lp_jwt::{AppJwtClaims, Header, Jwks, KeyError, Rs256Verifier, VerifyError};
-pub use lp_oauth::{ApiVersion, ClientSecret};
+pub use lp_oauth::{ApiVersion, ClientSecret, RetryAfter};

@@ -9,7 +9,7 @@ use http::header::{ACCEPT, HeaderValue};
 use http::{Method, StatusCode};
 use lp_ids::Host;
 use lp_jwt::{Jwks, KeyError, Rs256Verifier, UnverifiedToken, VerifyError};
-use lp_oauth::ApiVersion;
+use lp_oauth::{ApiVersion, RetryAfter};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -127,7 +127,13 @@ pub fn parse_jwks_response<B: AsRef<[u8]>>(
 ) -> Result<Jwks, JwksError> {
     let status = response.status();
     if status != StatusCode::OK {
-        return Err(JwksError::Status { status });
+        let retry_after = (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
+            .then(|| RetryAfter::from_headers(response.headers()))
+            .flatten();
+        return Err(JwksError::Status {
+            status,
+            retry_after,
+        });
     }
     let body = response.body().as_ref();
     if body.len() > DEFAULT_MAX_JWKS_BODY {
@@ -149,6 +155,8 @@ pub enum JwksError {
     Status {
         /// The status received.
         status: StatusCode,
+        /// The answer's `Retry-After`, read for 429 and 5xx only.
+        retry_after: Option<RetryAfter>,
     },
     /// The body is larger than the parser reads.
     TooLarge {
@@ -168,7 +176,7 @@ impl JwksError {
     /// Whether fetching again later may help: 429 and 5xx.
     pub fn is_retryable(&self) -> bool {
         match self {
-            JwksError::Status { status } => {
+            JwksError::Status { status, .. } => {
                 status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
             }
             _ => false,
@@ -178,7 +186,15 @@ impl JwksError {
     /// The HTTP status, when the server answered with one other than 200.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
-            JwksError::Status { status } => Some(*status),
+            JwksError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The server's `Retry-After` (429 and 5xx), when it sent one.
+    pub fn retry_after(&self) -> Option<RetryAfter> {
+        match self {
+            JwksError::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -187,7 +203,17 @@ impl JwksError {
 impl fmt::Display for JwksError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            JwksError::Status { status } => write!(f, "key set answered status {status}"),
+            JwksError::Status {
+                status,
+                retry_after,
+            } => {
+                write!(f, "key set answered status {status}")?;
+                match retry_after {
+                    Some(RetryAfter::Delay(d)) => write!(f, " (retry after {} s)", d.as_secs()),
+                    Some(RetryAfter::At(_)) => f.write_str(" (retry after a given date)"),
+                    None => Ok(()),
+                }
+            }
             JwksError::TooLarge { limit } => {
                 write!(f, "key set body is larger than {limit} bytes")
             }
@@ -392,6 +418,7 @@ mod tests {
             jwks.as_bytes(),
             Err(JwksError::Status {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
+                retry_after: None,
             }),
         );
         check(
@@ -399,6 +426,7 @@ mod tests {
             b"",
             Err(JwksError::Status {
                 status: StatusCode::NOT_FOUND,
+                retry_after: None,
             }),
         );
         check(
@@ -431,6 +459,7 @@ mod tests {
         }
         let status = |s: u16| JwksError::Status {
             status: StatusCode::from_u16(s).unwrap(),
+            retry_after: None,
         };
         check(status(500), true);
         check(status(503), true);

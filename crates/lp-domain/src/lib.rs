@@ -46,6 +46,9 @@ use lp_json::{field, kind_of, parse_object, text_field};
 use serde_json::{Map, Value};
 
 pub use lp_ids::{AccountId, Host, IdError, IdKind};
+/// `Retry-After` of a 429 or 5xx answer (the type the other protocol
+/// crates use too).
+pub use lp_json::RetryAfter;
 
 /// LivePerson's public Domain API host.
 pub const DEFAULT_CSDS_HOST: &str = "api.liveperson.net";
@@ -290,6 +293,8 @@ pub enum DomainError {
     Status {
         /// The HTTP status.
         status: StatusCode,
+        /// The answer's `Retry-After`, read for 429 and 5xx only.
+        retry_after: Option<RetryAfter>,
     },
     /// 200, but the wanted service is not in it.
     ServiceNotFound {
@@ -326,7 +331,7 @@ impl DomainError {
     /// [`DomainError::Malformed`]).
     pub fn status(&self) -> Option<StatusCode> {
         match self {
-            DomainError::Status { status }
+            DomainError::Status { status, .. }
             | DomainError::BodyTooLarge { status, .. }
             | DomainError::Malformed { status, .. } => Some(*status),
             DomainError::ServiceNotFound { .. } | DomainError::InvalidHost { .. } => None,
@@ -336,19 +341,37 @@ impl DomainError {
     /// 5xx and 429: worth retrying. Everything else would get the same
     /// answer again.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, DomainError::Status { status }
+        matches!(self, DomainError::Status { status, .. }
             if status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS)
+    }
+
+    /// The server's `Retry-After` (429 and 5xx), when it sent one.
+    pub fn retry_after(&self) -> Option<RetryAfter> {
+        match self {
+            DomainError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 }
 
 impl fmt::Display for DomainError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DomainError::Status { status } => write!(
-                f,
-                "domain api answered with http status {}",
-                status.as_u16()
-            ),
+            DomainError::Status {
+                status,
+                retry_after,
+            } => {
+                write!(
+                    f,
+                    "domain api answered with http status {}",
+                    status.as_u16()
+                )?;
+                match retry_after {
+                    Some(RetryAfter::Delay(d)) => write!(f, " (retry after {} s)", d.as_secs()),
+                    Some(RetryAfter::At(_)) => f.write_str(" (retry after a given date)"),
+                    None => Ok(()),
+                }
+            }
             DomainError::ServiceNotFound { service } => {
                 write!(f, "service {service:?} is not in the domain api answer")
             }
@@ -515,7 +538,13 @@ fn read_object<B: AsRef<[u8]>>(
 ) -> Result<Map<String, Value>, DomainError> {
     let status = response.status();
     if status != StatusCode::OK {
-        return Err(DomainError::Status { status });
+        let retry_after = (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
+            .then(|| RetryAfter::from_headers(response.headers()))
+            .flatten();
+        return Err(DomainError::Status {
+            status,
+            retry_after,
+        });
     }
     let body = response.body().as_ref();
     if body.len() > max_body {

@@ -3,7 +3,8 @@
 //! where but never quote the body (which may hold a token).
 //!
 //! `lp-oauth`, `lp-domain` and `lp-consumer` each turn these `String`
-//! reasons into their own typed `Malformed` errors.
+//! reasons into their own typed `Malformed` errors. [`RetryAfter`] reads
+//! the `Retry-After` header of their throttled or failed answers.
 //!
 //! ```
 //! use lp_json::{check_content_type, field, parse_object, text_field};
@@ -28,9 +29,71 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+use std::time::{Duration, SystemTime};
+
 use http::HeaderMap;
-use http::header::CONTENT_TYPE;
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use serde_json::{Map, Value};
+
+/// `Retry-After`: delay seconds or an HTTP date. Shared by the protocol
+/// crates so that every LivePerson answer reads it the same way
+/// (re-exported as `lp_oauth::RetryAfter` and `lp_consumer::RetryAfter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAfter {
+    /// `Retry-After: 120`.
+    Delay(Duration),
+    /// `Retry-After: Fri, 31 Dec 1999 23:59:59 GMT`.
+    At(SystemTime),
+}
+
+impl RetryAfter {
+    /// How long to wait from `now` (zero when the date is past).
+    pub fn delay_from(&self, now: SystemTime) -> Duration {
+        match *self {
+            RetryAfter::Delay(d) => d,
+            RetryAfter::At(at) => at.duration_since(now).unwrap_or(Duration::ZERO),
+        }
+    }
+
+    /// Parses a `Retry-After` header value (RFC 9110 section 10.2.3).
+    ///
+    /// ```
+    /// use lp_json::RetryAfter;
+    /// use std::time::Duration;
+    /// assert_eq!(RetryAfter::parse("30"), Some(RetryAfter::Delay(Duration::from_secs(30))));
+    /// assert!(matches!(RetryAfter::parse("Sun, 06 Nov 1994 08:49:37 GMT"), Some(RetryAfter::At(_))));
+    /// assert_eq!(RetryAfter::parse("soon"), None);
+    /// ```
+    pub fn parse(value: &str) -> Option<RetryAfter> {
+        let value = value.trim();
+        if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+            // An absurd number of seconds saturates rather than being lost:
+            // the server clearly wants us to go away.
+            let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+            return Some(RetryAfter::Delay(Duration::from_secs(secs)));
+        }
+        httpdate::parse_http_date(value).ok().map(RetryAfter::At)
+    }
+
+    /// The `Retry-After` of an answer's headers, when present and readable
+    /// (the first one if repeated).
+    ///
+    /// ```
+    /// use lp_json::RetryAfter;
+    /// use std::time::Duration;
+    /// let mut headers = http::HeaderMap::new();
+    /// assert_eq!(RetryAfter::from_headers(&headers), None);
+    /// headers.insert("retry-after", "30".parse()?);
+    /// assert_eq!(RetryAfter::from_headers(&headers), Some(RetryAfter::Delay(Duration::from_secs(30))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_headers(headers: &HeaderMap) -> Option<RetryAfter> {
+        headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(RetryAfter::parse)
+    }
+}
 
 /// Accepts a missing `Content-Type` or a JSON one: `application/json` with
 /// any parameters, `application/*+json`, `text/json`, and `text/plain`

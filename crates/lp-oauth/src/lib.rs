@@ -46,9 +46,9 @@
 )]
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderValue, Method, StatusCode};
 use lp_json::{check_content_type, field, kind_of, parse_object};
 use serde_json::{Map, Value};
@@ -261,44 +261,9 @@ pub struct TokenResponse {
     pub scope: Option<String>,
 }
 
-/// `Retry-After`: delay seconds or an HTTP date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryAfter {
-    /// `Retry-After: 120`.
-    Delay(Duration),
-    /// `Retry-After: Fri, 31 Dec 1999 23:59:59 GMT`.
-    At(SystemTime),
-}
-
-impl RetryAfter {
-    /// How long to wait from `now` (zero when the date is past).
-    pub fn delay_from(&self, now: SystemTime) -> Duration {
-        match *self {
-            RetryAfter::Delay(d) => d,
-            RetryAfter::At(at) => at.duration_since(now).unwrap_or(Duration::ZERO),
-        }
-    }
-
-    /// Parses a `Retry-After` header value (RFC 9110 section 10.2.3).
-    ///
-    /// ```
-    /// use lp_oauth::RetryAfter;
-    /// use std::time::Duration;
-    /// assert_eq!(RetryAfter::parse("30"), Some(RetryAfter::Delay(Duration::from_secs(30))));
-    /// assert!(matches!(RetryAfter::parse("Sun, 06 Nov 1994 08:49:37 GMT"), Some(RetryAfter::At(_))));
-    /// assert_eq!(RetryAfter::parse("soon"), None);
-    /// ```
-    pub fn parse(value: &str) -> Option<RetryAfter> {
-        let value = value.trim();
-        if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-            // An absurd number of seconds saturates rather than being lost:
-            // the server clearly wants us to go away.
-            let secs = value.parse::<u64>().unwrap_or(u64::MAX);
-            return Some(RetryAfter::Delay(Duration::from_secs(secs)));
-        }
-        httpdate::parse_http_date(value).ok().map(RetryAfter::At)
-    }
-}
+/// `Retry-After`: delay seconds or an HTTP date (defined in `lp-json`,
+/// shared with the other protocol crates).
+pub use lp_json::RetryAfter;
 
 /// The RFC 6749 section 5.2 error body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -526,13 +491,7 @@ fn classify_error<B>(response: &http::Response<B>, body: &[u8], max_body: usize)
     } else {
         None
     };
-    let retry_after = || {
-        response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(RetryAfter::parse)
-    };
+    let retry_after = || RetryAfter::from_headers(response.headers());
     if status == StatusCode::TOO_MANY_REQUESTS {
         TokenError::Throttled {
             status,

@@ -110,7 +110,7 @@ async fn domain_api_rejection_is_not_retried() {
     let client = fake.client().build().unwrap();
     let err = client.token().await.unwrap_err();
     assert!(
-        matches!(&err, Error::Domain(DomainError::Status { status }) if status.as_u16() == 401),
+        matches!(&err, Error::Domain(DomainError::Status { status, .. }) if status.as_u16() == 401),
         "{err:?}"
     );
     assert_eq!((fake.lookups(), fake.fetches()), (1, 0));
@@ -377,4 +377,70 @@ async fn a_follower_waits_no_longer_than_the_retry_deadline_in_all() {
     let err = within(secs(100), follower).await.unwrap().unwrap_err();
     assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
     assert_eq!(tokio::time::Instant::now() - started, secs(30));
+}
+
+/// A policy whose deadline leaves room for a 30 s `Retry-After`.
+fn patient() -> RetryPolicy {
+    RetryPolicy {
+        deadline: secs(120),
+        ..RetryPolicy::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn domain_api_retry_after_is_honoured() {
+    for code in [429, 503] {
+        let fake = Fake::new();
+        fake.script_lookups([Reply::Status(
+            code,
+            vec![("retry-after", "30".to_owned())],
+            String::new(),
+        )]);
+        let client = fake.client().retry_policy(patient()).build().unwrap();
+        let started = tokio::time::Instant::now();
+        client.token().await.unwrap();
+        assert_eq!(tokio::time::Instant::now() - started, secs(30), "{code}");
+        assert_eq!((fake.lookups(), fake.fetches()), (2, 1), "{code}");
+    }
+
+    // What the error tells the caller.
+    let fake = Fake::new();
+    fake.script_lookups([Reply::Status(
+        429,
+        vec![("retry-after", "30".to_owned())],
+        String::new(),
+    )]);
+    let client = fake
+        .client()
+        .retry_policy(RetryPolicy::no_retry())
+        .build()
+        .unwrap();
+    let err = client.domains().await.unwrap_err();
+    assert!(err.is_throttled(), "{err:?}");
+    assert_eq!(
+        err.retry_after(),
+        Some(lp_appjwt::RetryAfter::Delay(secs(30)))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn key_set_retry_after_is_honoured() {
+    for code in [429, 503] {
+        let fake = Fake::new();
+        fake.script_jwks([Reply::Status(
+            code,
+            vec![("retry-after", "30".to_owned())],
+            String::new(),
+        )]);
+        let client = fake
+            .bare_client()
+            .verify_with(lp_appjwt::VerifyWith::Jwks)
+            .retry_policy(patient())
+            .build()
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        client.token().await.unwrap();
+        assert_eq!(tokio::time::Instant::now() - started, secs(30), "{code}");
+        assert_eq!(fake.jwks_fetches(), 2, "{code}");
+    }
 }

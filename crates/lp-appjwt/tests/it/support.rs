@@ -386,7 +386,13 @@ impl Fake {
                     .collect();
                 Ok(json(200, &jwks_json(&keys)))
             }
-            Reply::Status(status, _, body) => Ok(json(status, &body)),
+            Reply::Status(status, headers, body) => {
+                let mut r = json(status, &body);
+                for (k, v) in headers {
+                    r.headers_mut().insert(k, v.parse().unwrap());
+                }
+                Ok(r)
+            }
             Reply::Fail(e) => Err(e),
             Reply::Hang => std::future::pending().await,
         }

@@ -414,7 +414,7 @@ async fn key_set_failures() {
         Err(|e| {
             matches!(
                 e,
-                Error::Jwks(JwksError::Status { status }) if *status == StatusCode::INTERNAL_SERVER_ERROR
+                Error::Jwks(JwksError::Status { status, .. }) if *status == StatusCode::INTERNAL_SERVER_ERROR
             ) && e.status() == Some(StatusCode::INTERNAL_SERVER_ERROR)
         }),
         3,

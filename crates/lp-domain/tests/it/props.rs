@@ -58,7 +58,7 @@ proptest! {
             Err(e) => {
                 let _ = e.to_string();
                 if status != 200 {
-                    prop_assert_eq!(e, DomainError::Status { status: response.status() });
+                    prop_assert_eq!(e, DomainError::Status { status: response.status(), retry_after: None });
                 }
             }
         }

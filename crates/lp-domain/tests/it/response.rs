@@ -1,8 +1,10 @@
 //! Parsing Domain API answers, as tables.
 
+use std::time::{Duration, UNIX_EPOCH};
+
 use http::StatusCode;
 use lp_domain::{
-    DomainError, DomainMap, Host, IdError, ServiceName, parse_all_services_response,
+    DomainError, DomainMap, Host, IdError, RetryAfter, ServiceName, parse_all_services_response,
     parse_all_services_response_with_limit, parse_service_response,
     parse_service_response_with_limit,
 };
@@ -46,6 +48,7 @@ fn invalid(service: &str, host: &str) -> DomainError {
 fn status(code: u16) -> DomainError {
     DomainError::Status {
         status: StatusCode::from_u16(code).unwrap(),
+        retry_after: None,
     }
 }
 
@@ -455,4 +458,61 @@ fn error_helpers_and_messages() {
             false,
         ),
     );
+}
+
+/// A non-200 answer with these headers: the status error it must give.
+fn check_retry_after(code: u16, retry_after: Option<&str>, expected: Option<RetryAfter>) {
+    let mut builder = http::Response::builder().status(code);
+    if let Some(v) = retry_after {
+        builder = builder.header("retry-after", v);
+    }
+    let r = builder.body(Vec::new()).unwrap();
+    let want = DomainError::Status {
+        status: StatusCode::from_u16(code).unwrap(),
+        retry_after: expected,
+    };
+    let label = format!("{code} {retry_after:?}");
+    let one = parse_service_response(&r, &sentinel()).unwrap_err();
+    assert_eq!(one, want, "{label}");
+    assert_eq!(one.retry_after(), expected, "{label}");
+    let all = parse_all_services_response(&r).unwrap_err();
+    assert_eq!(all, want, "{label}");
+}
+
+#[test]
+fn retry_after_is_read_for_throttling_and_server_errors() {
+    let secs = |s| Some(RetryAfter::Delay(Duration::from_secs(s)));
+    check_retry_after(429, Some("30"), secs(30));
+    check_retry_after(503, Some(" 7 "), secs(7));
+    check_retry_after(500, Some("0"), secs(0));
+    check_retry_after(
+        429,
+        Some("Sun, 06 Nov 1994 08:49:37 GMT"),
+        Some(RetryAfter::At(
+            UNIX_EPOCH + Duration::from_secs(784_111_777),
+        )),
+    );
+    check_retry_after(429, None, None);
+    check_retry_after(429, Some("soon"), None);
+    // Other statuses do not ask to come back later.
+    check_retry_after(401, Some("30"), None);
+    check_retry_after(404, Some("30"), None);
+
+    let e = DomainError::Status {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        retry_after: secs(30),
+    };
+    assert_eq!(
+        e.to_string(),
+        "domain api answered with http status 429 (retry after 30 s)"
+    );
+    let e = DomainError::Status {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        retry_after: Some(RetryAfter::At(UNIX_EPOCH)),
+    };
+    assert_eq!(
+        e.to_string(),
+        "domain api answered with http status 503 (retry after a given date)"
+    );
+    assert_eq!(not_found("sentinel").retry_after(), None);
 }
