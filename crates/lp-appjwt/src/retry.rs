@@ -137,6 +137,54 @@ where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
+    run_steps(policy, deadline, now, what, |n| {
+        let attempt = op(n);
+        async move { attempt.await.map_err(Failure::from) }
+    })
+    .await
+}
+
+/// How an attempt of [`run_steps`] failed.
+pub(crate) struct Failure {
+    error: Error,
+    /// Not to be retried whatever the error: a step that already ran its
+    /// own retries (e.g. the AppJWT fetch inside a ConsumerJWS attempt),
+    /// which retrying again would multiply.
+    terminal: bool,
+}
+
+impl Failure {
+    /// A failure ending the loop at once.
+    pub(crate) fn terminal(error: Error) -> Self {
+        Failure {
+            error,
+            terminal: true,
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    /// A failure retried if the policy retries its error.
+    fn from(error: Error) -> Self {
+        Failure {
+            error,
+            terminal: false,
+        }
+    }
+}
+
+/// [`run_until`] for an `op` that can mark a failure as terminal.
+pub(crate) async fn run_steps<T, F, Fut>(
+    policy: &RetryPolicy,
+    deadline: Option<Instant>,
+    now: impl Fn() -> SystemTime,
+    what: &'static str,
+    mut op: F,
+) -> Result<T, Error>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, Failure>>,
+{
     let max_attempts = policy.max_attempts.max(1);
     let mut attempt = 0;
     loop {
@@ -147,7 +195,11 @@ where
         };
         let err = match outcome {
             Ok(Ok(value)) => return Ok(value),
-            Ok(Err(err)) => err,
+            Ok(Err(Failure {
+                error,
+                terminal: true,
+            })) => return Err(error),
+            Ok(Err(Failure { error, .. })) => error,
             Err(_) => {
                 return Err(Error::DeadlineExceeded {
                     attempts: attempt,

@@ -16,7 +16,7 @@ use tracing::Instrument;
 use super::{AppJwt, AppJwtClient, Inner, MAX_LIFETIME, millis};
 use crate::error::Error;
 use crate::lru::Lru;
-use crate::retry;
+use crate::retry::{self, Failure};
 
 /// Default bound of the ConsumerJWS cache, in consumers.
 pub const DEFAULT_CONSUMER_CACHE_SIZE: usize = 10_000;
@@ -175,6 +175,8 @@ impl AppJwtClient {
     ///   [`Error::Consumer`].
     /// - **Other errors** follow the [`RetryPolicy`](crate::RetryPolicy):
     ///   429, 5xx and connection trouble are retried, other 4xx are not.
+    ///   An AppJWT that cannot be had is returned at once: getting it
+    ///   already followed the policy.
     /// - **Lifetime**: LivePerson does not document one. The token is
     ///   cached until [`AppJwtClient::invalidate_consumer`] or, when its
     ///   payload carries `exp`, until [`CONSUMER_JWS_EXPIRY_MARGIN`] before
@@ -234,8 +236,9 @@ impl Inner {
             }
         }
         let refreshed = AtomicBool::new(false);
-        let result = retry::run(
+        let result = retry::run_steps(
             &self.retry,
+            retry::deadline_from(&self.retry, Instant::now()),
             || self.clock.now(),
             "consumer",
             |_| self.consumer_attempt(ext, &refreshed),
@@ -259,23 +262,28 @@ impl Inner {
 
     /// One try: the idp host, a valid AppJWT and the request; after a 401,
     /// once per call, a new AppJWT and the request again.
+    ///
+    /// A failure to get the AppJWT ends the outer retry loop: `token()`
+    /// already ran the retry policy, and retrying it here would send up to
+    /// `max_attempts²` requests to Sentinel.
     async fn consumer_attempt(
         &self,
         ext: &ExtConsumerId,
         refreshed: &AtomicBool,
-    ) -> Result<CachedJws, Error> {
+    ) -> Result<CachedJws, Failure> {
         let idp = self.idp_host().await?;
-        let app_jwt = self.token().await?;
-        match self.send_consumer(&idp, ext, &app_jwt).await {
+        let app_jwt = self.token().await.map_err(Failure::terminal)?;
+        let outcome = match self.send_consumer(&idp, ext, &app_jwt).await {
             Err(Error::Consumer(e))
                 if e.is_unauthorized() && !refreshed.swap(true, Ordering::AcqRel) =>
             {
                 self.invalidate_refused(&app_jwt);
-                let fresh = self.token().await?;
+                let fresh = self.token().await.map_err(Failure::terminal)?;
                 self.send_consumer(&idp, ext, &fresh).await
             }
             other => other,
-        }
+        };
+        Ok(outcome?)
     }
 
     async fn idp_host(&self) -> Result<Host, Error> {

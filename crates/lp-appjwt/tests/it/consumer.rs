@@ -432,3 +432,22 @@ async fn send_api_headers_after_a_401_use_the_new_appjwt() {
         client.token().await.unwrap().secret()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_app_jwt_that_cannot_be_had_is_not_retried_again() {
+    let fake = Fake::new();
+    fake.script_fetches(std::iter::repeat_n(
+        Reply::Status(503, Vec::new(), String::new()),
+        100,
+    ));
+    let client = fake.client().retry_policy(quick_retries()).build().unwrap();
+    let err = client.consumer_jws(&ext("John_Doe")).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Token(_)) && err.status().map(|s| s.as_u16()) == Some(503),
+        "{err:?}"
+    );
+    // token() ran the policy's 4 attempts; the ConsumerJWS loop did not
+    // run them again.
+    assert_eq!(fake.fetches(), 4);
+    assert_eq!(fake.consumer_requests(), 0);
+}
