@@ -662,7 +662,8 @@ impl Inner {
 
     /// One refresh attempt while `current` is still valid. On error the
     /// cached token is served and the next attempt pushed back; the error
-    /// is returned only if the token expired during the attempt.
+    /// is returned only if the token expired or was invalidated during the
+    /// attempt.
     async fn refresh_ahead_once(
         &self,
         flight: &mut Flight,
@@ -707,6 +708,22 @@ impl Inner {
                 let next = now
                     .checked_add(delay)
                     .map_or(current.serve_until, |t| t.min(current.serve_until));
+                let postponed = Arc::new(current.with_deadlines(next, current.serve_until));
+                // Only if nothing replaced the entry meanwhile.
+                let previous = self
+                    .cache
+                    .compare_and_swap(&Some(Arc::clone(&current)), Some(postponed));
+                let replaced = !matches!(&*previous, Some(p) if Arc::ptr_eq(p, &current));
+                if replaced {
+                    // Invalidated while the refresh ran: the old token was
+                    // refused somewhere and must not be handed out again.
+                    tracing::warn!(
+                        error = %err,
+                        failures = flight.failures,
+                        "appjwt refresh failed and the cached token was invalidated",
+                    );
+                    return self.usable(now).ok_or(err);
+                }
                 tracing::warn!(
                     error = %err,
                     failures = flight.failures,
@@ -714,10 +731,6 @@ impl Inner {
                     remaining_ms = millis(current.serve_until.saturating_duration_since(now)),
                     "appjwt refresh failed, serving the cached token",
                 );
-                let postponed = Arc::new(current.with_deadlines(next, current.serve_until));
-                // Only if nothing replaced the entry meanwhile (invalidate).
-                self.cache
-                    .compare_and_swap(&Some(Arc::clone(&current)), Some(postponed));
                 Ok(current.token.clone())
             }
         }

@@ -444,3 +444,30 @@ async fn key_set_retry_after_is_honoured() {
         assert_eq!(fake.jwks_fetches(), 2, "{code}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_refresh_does_not_serve_a_token_invalidated_meanwhile() {
+    let fake = Fake::new();
+    let client = fake.client().domain_ttl(secs(100_000)).build().unwrap();
+    client.token().await.unwrap();
+    // Due for refresh; the refresh takes 5 s and fails.
+    tokio::time::advance(secs(3301)).await;
+    fake.set_latency(secs(5));
+    fake.script_fetches([status(503, "")]);
+    let leader = tokio::spawn({
+        let client = client.clone();
+        async move { client.token().await }
+    });
+    tokio::task::yield_now().await;
+    // A 401 elsewhere while the refresh runs.
+    client.invalidate();
+    let err = leader.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&err, Error::Token(TokenError::Server { .. })),
+        "{err:?}"
+    );
+    // The next caller fetches a new token.
+    fake.set_latency(Duration::ZERO);
+    client.token().await.unwrap();
+    assert_eq!(fake.fetches(), 3);
+}
