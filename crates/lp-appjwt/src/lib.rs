@@ -117,6 +117,11 @@
 //!   exponential backoff with full jitter for 5xx and connection errors.
 //! - **Invalidation**: [`AppJwtClient::invalidate`] after a 401, rate
 //!   limited (default one per 5 s).
+//! - **Cancellation**: there is no background task; a refresh or fetch
+//!   runs inside the task of the caller that started it. A caller that
+//!   drops its [`AppJwtClient::token`] future (a timeout around it, a
+//!   `select!`) abandons that request; callers waiting for it are not
+//!   harmed, and the next one to get the turn asks again.
 //! - **Tracing**: spans `appjwt.lookup`, `appjwt.fetch` and
 //!   `appjwt.consumer` with `status` and `latency_ms`. The client secret
 //!   and tokens are never logged, and never appear in `Debug`, `Display`
