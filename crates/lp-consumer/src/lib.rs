@@ -52,7 +52,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use lp_json::{check_content_type, kind_of, parse_object};
 use serde_json::{Map, Value};
@@ -568,13 +568,7 @@ pub fn parse_consumer_response_with_limit<B: AsRef<[u8]>>(
 
 fn classify_error<B>(response: &http::Response<B>) -> ConsumerError {
     let status = response.status();
-    let retry_after = || {
-        response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(RetryAfter::parse)
-    };
+    let retry_after = || RetryAfter::from_headers(response.headers());
     if status == StatusCode::UNAUTHORIZED {
         ConsumerError::Unauthorized { status }
     } else if status == StatusCode::TOO_MANY_REQUESTS {
