@@ -827,7 +827,11 @@ fn render(
         body,
         "The emulator on 127.0.0.1 (TLS with its throw-away CA, HTTP/2 by ALPN for both \
          clients) and the clients share one tokio runtime with two worker threads; one \
-         request at a time, connection kept alive. `lp-appjwt`: the facade, \
+         request at a time, connection kept alive. The three contenders are \
+         interleaved: while one is measured, the others fetch in turn between its \
+         requests, so drift of the machine or the emulator over the run weighs on all \
+         alike (measured one after the other, whichever came last was up to 25% \
+         slower). `lp-appjwt`: the facade, \
          `client.invalidate()` (interval zero) then `client.token()`, which builds the \
          request with lp-oauth, sends it with `HyperTransport`, parses the answer, \
          decodes the token, verifies its RS256 signature against the emulator's JWKS \
