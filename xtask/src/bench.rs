@@ -142,9 +142,11 @@ impl Machine {
                     .map(|(_, v)| v.trim().to_owned())
             })
             .unwrap_or_else(|| "unknown".to_owned());
+        // The report itself is left modified by the previous run until it is
+        // committed; it is output, not measured code.
         let dirty = command_output(
             Command::new("git")
-                .args(["status", "--porcelain"])
+                .args(["status", "--porcelain", "--", ".", ":!BENCHMARKS.md"])
                 .current_dir(root),
         )
         .is_some_and(|s| !s.trim().is_empty());
