@@ -1,7 +1,6 @@
 //! What every integration test needs: an emulator with one registered
 //! client, and a client that trusts exactly that emulator's CA.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use lp_appjwt::{
@@ -15,15 +14,10 @@ pub const CLIENT_ID: &str = "75588e18-0213-4e33-8174-883acac7e3c4";
 /// Test-only secret; the hygiene tests look for it in every output.
 pub const SECRET: &str = "s3cr3t&with=form+chars %~";
 
-/// RSA key generation costs a few hundred milliseconds; one key serves all
-/// tests in this binary.
+/// RSA key generation is slow; one key per process serves every test.
 pub fn signing_key() -> SigningKey {
-    static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| match SigningKey::generate() {
-        Ok(k) => k,
-        Err(e) => panic!("cannot generate the emulator's signing key: {e}"),
-    })
-    .clone()
+    SigningKey::shared()
+        .unwrap_or_else(|e| panic!("cannot generate the emulator's signing key: {e}"))
 }
 
 pub fn emulator() -> EmulatorBuilder {

@@ -197,12 +197,8 @@ pub(crate) fn lp_consumer_id(account: &str, ext_consumer_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::OnceLock;
-
     fn key() -> SigningKey {
-        static KEY: OnceLock<SigningKey> = OnceLock::new();
-        KEY.get_or_init(|| SigningKey::generate().expect("generate key"))
-            .clone()
+        SigningKey::shared().expect("generate key")
     }
 
     const NOW: i64 = 1_700_000_000;

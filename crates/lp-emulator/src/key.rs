@@ -49,6 +49,19 @@ impl fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
+    /// One key per process, generated on first use and then cloned (clones
+    /// share the key material): for test suites that start many emulators
+    /// and should not pay for RSA key generation each time. Two threads
+    /// racing on the first call may both generate; one key wins.
+    pub fn shared() -> Result<Self, EmulatorError> {
+        static KEY: std::sync::OnceLock<SigningKey> = std::sync::OnceLock::new();
+        if let Some(key) = KEY.get() {
+            return Ok(key.clone());
+        }
+        let key = SigningKey::generate()?;
+        Ok(KEY.get_or_init(|| key).clone())
+    }
+
     /// Generates a fresh RSA-2048 key with the kid `appjwt-DD-MM-YY` of
     /// today (UTC).
     ///

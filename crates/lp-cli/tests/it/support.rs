@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lp_emulator::{Emulator, EmulatorBuilder, EmulatorHandle, SigningKey};
@@ -22,14 +22,10 @@ pub const SEED_TOKEN: &str = "eyJraWQiOiJhcHBqd3QtMTMtMDUtMTciLCJ0eXAiOiJKV1QiLC
 /// stalling the suite.
 pub const HANG_GUARD: Duration = Duration::from_secs(30);
 
-/// RSA key generation is slow unoptimised; one key serves every test.
+/// RSA key generation is slow; one key per process serves every test.
 pub fn signing_key() -> SigningKey {
-    static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| match SigningKey::generate() {
-        Ok(k) => k,
-        Err(e) => panic!("cannot generate the emulator's signing key: {e}"),
-    })
-    .clone()
+    SigningKey::shared()
+        .unwrap_or_else(|e| panic!("cannot generate the emulator's signing key: {e}"))
 }
 
 /// An emulator with the test client registered.

@@ -27,11 +27,10 @@ pub const GUARD: Duration = Duration::from_secs(20);
 
 /// RSA generation is slow, so every test shares these keys.
 pub fn key() -> SigningKey {
-    static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| SigningKey::generate().expect("generate key"))
-        .clone()
+    SigningKey::shared().expect("generate key")
 }
 
+/// A second key, different from [`key`], for rotation and foreign-key tests.
 pub fn second_key() -> SigningKey {
     static KEY: OnceLock<SigningKey> = OnceLock::new();
     KEY.get_or_init(|| SigningKey::generate().expect("generate key"))
