@@ -9,7 +9,7 @@ use lp_jwt::{DecodeError, ValidationError, VerifyError};
 use lp_oauth::{RetryAfter, TokenError};
 
 use crate::transport::TransportError;
-use crate::verify::JwksError;
+use crate::jwks::JwksError;
 
 /// Why [`AppJwtClient::token`](crate::AppJwtClient::token),
 /// [`AppJwtClient::domains`](crate::AppJwtClient::domains) or
@@ -48,61 +48,85 @@ pub enum Error {
     /// The ConsumerJWS request or the Send API headers could not be built
     /// from the tokens at hand (a token with bytes a header cannot carry).
     ConsumerRequest(RequestError),
-    /// The retry policy's overall deadline would have passed before the next
-    /// attempt could finish.
+    /// Sentinel's answer was valid but leaves no time to use the token:
+    /// `expires_in` is zero, or `exp` has passed (within the clock
+    /// leeway). Treated as a rejection: not retried at once, remembered.
+    NoLifetime {
+        /// `expires_in` as sent, in seconds.
+        expires_in: Option<u64>,
+        /// `exp` minus the client's wall-clock time, in seconds (negative:
+        /// already past).
+        exp_in: Option<i64>,
+    },
+    /// The caller's deadline (the retry policy's, counted from the call)
+    /// passed, or would have before the next attempt could finish.
     DeadlineExceeded {
-        /// Attempts made, including the last one.
+        /// Attempts made so far, including the last one (0: the caller
+        /// waited for a request that had not failed yet).
         attempts: u32,
         /// The last attempt's error.
+        last: Box<Error>,
+    },
+    /// Not asked: the server said "wait" (429, `Retry-After`) or "no" (a
+    /// rejection) a moment ago, and the client does not ask again before
+    /// `retry_in` has passed (see [`FailureMemory`](crate::FailureMemory)).
+    /// No request was sent.
+    Backoff {
+        /// Time left before the client asks again.
+        retry_in: std::time::Duration,
+        /// The failure being remembered.
         last: Box<Error>,
     },
 }
 
 impl Error {
     /// Whether asking again later may succeed: 429, 5xx, and connection,
-    /// timeout or broken-connection errors. Rejected credentials, other 4xx,
-    /// unusable tokens and TLS errors are not retryable.
+    /// timeout or broken-connection errors, as each inner error's own
+    /// `is_retryable` says. Rejected credentials, other 4xx, unusable
+    /// tokens and TLS errors are not retryable. [`Error::Backoff`] is
+    /// retryable (later) when the failure it remembers is.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Domain(DomainError::Status { status, .. }) => {
-                status.is_server_error() || *status == http::StatusCode::TOO_MANY_REQUESTS
-            }
-            Error::Domain(_) => false,
-            Error::Token(TokenError::Throttled { .. } | TokenError::Server { .. }) => true,
-            Error::Token(_) => false,
+            Error::Domain(e) => e.is_retryable(),
+            Error::Token(e) => e.is_retryable(),
             Error::Transport(e) => e.is_retryable(),
-            Error::Decode(_) | Error::Validation(_) | Error::Verify(_) => false,
             Error::Jwks(e) => e.is_retryable(),
             Error::Consumer(e) => e.is_retryable(),
-            Error::ConsumerRequest(_) => false,
-            Error::DeadlineExceeded { .. } => false,
+            Error::Decode(_)
+            | Error::Validation(_)
+            | Error::Verify(_)
+            | Error::ConsumerRequest(_)
+            | Error::NoLifetime { .. }
+            | Error::DeadlineExceeded { .. } => false,
+            Error::Backoff { last, .. } => last.is_retryable(),
         }
     }
 
-    /// Whether the server answered 429 Too Many Requests.
+    /// Whether the server answered 429 Too Many Requests (also when that
+    /// answer is being remembered, [`Error::Backoff`]).
     pub fn is_throttled(&self) -> bool {
         match self {
-            Error::Domain(DomainError::Status { status, .. }) => {
-                *status == http::StatusCode::TOO_MANY_REQUESTS
-            }
-            Error::Token(TokenError::Throttled { .. }) => true,
+            Error::Domain(e) => e.status() == Some(http::StatusCode::TOO_MANY_REQUESTS),
+            Error::Token(e) => matches!(e, TokenError::Throttled { .. }),
             Error::Jwks(e) => e.status() == Some(http::StatusCode::TOO_MANY_REQUESTS),
-            Error::Consumer(ConsumerError::Throttled { .. }) => true,
-            Error::DeadlineExceeded { last, .. } => last.is_throttled(),
+            Error::Consumer(e) => matches!(e, ConsumerError::Throttled { .. }),
+            Error::DeadlineExceeded { last, .. } | Error::Backoff { last, .. } => {
+                last.is_throttled()
+            }
             _ => false,
         }
     }
 
-    /// The server's `Retry-After`, when it sent one.
+    /// When to ask again: the server's `Retry-After`, or for
+    /// [`Error::Backoff`] the time left before the client asks again.
     pub fn retry_after(&self) -> Option<RetryAfter> {
         match self {
-            Error::Token(
-                TokenError::Throttled { retry_after, .. } | TokenError::Server { retry_after, .. },
-            ) => *retry_after,
+            Error::Token(e) => e.retry_after(),
             Error::Domain(e) => e.retry_after(),
             Error::Jwks(e) => e.retry_after(),
             Error::Consumer(e) => e.retry_after(),
             Error::DeadlineExceeded { last, .. } => last.retry_after(),
+            Error::Backoff { retry_in, .. } => Some(RetryAfter::Delay(*retry_in)),
             _ => None,
         }
     }
@@ -114,20 +138,22 @@ impl Error {
             Error::Token(e) => Some(e.status()),
             Error::Jwks(e) => e.status(),
             Error::Consumer(e) => Some(e.status()),
-            Error::DeadlineExceeded { last, .. } => last.status(),
+            Error::DeadlineExceeded { last, .. } | Error::Backoff { last, .. } => last.status(),
             Error::Transport(_)
             | Error::Decode(_)
             | Error::Validation(_)
             | Error::Verify(_)
-            | Error::ConsumerRequest(_) => None,
+            | Error::ConsumerRequest(_)
+            | Error::NoLifetime { .. } => None,
         }
     }
 
     /// The innermost error: the last attempt's for
-    /// [`Error::DeadlineExceeded`], `self` otherwise.
+    /// [`Error::DeadlineExceeded`], the remembered one for
+    /// [`Error::Backoff`], `self` otherwise.
     pub fn root(&self) -> &Error {
         match self {
-            Error::DeadlineExceeded { last, .. } => last.root(),
+            Error::DeadlineExceeded { last, .. } | Error::Backoff { last, .. } => last.root(),
             other => other,
         }
     }
@@ -145,12 +171,31 @@ impl fmt::Display for Error {
             Error::Jwks(e) => write!(f, "cannot get the verification keys: {e}"),
             Error::Consumer(e) => write!(f, "consumer jws request failed: {e}"),
             Error::ConsumerRequest(e) => write!(f, "cannot build the consumer request: {e}"),
+            Error::NoLifetime { expires_in, exp_in } => {
+                f.write_str("token arrived with no time left to use it")?;
+                if let Some(e) = expires_in {
+                    write!(f, " (expires_in {e} s)")?;
+                }
+                if let Some(e) = exp_in {
+                    write!(f, " (exp in {e} s)")?;
+                }
+                Ok(())
+            }
             Error::DeadlineExceeded { attempts, last } => {
-                write!(f, "retry deadline exceeded after {attempts} attempt")?;
+                write!(f, "deadline exceeded after {attempts} attempt")?;
                 if *attempts != 1 {
                     f.write_str("s")?;
                 }
                 write!(f, ": {last}")
+            }
+            Error::Backoff { retry_in, last } => {
+                let ms = retry_in.as_millis();
+                write!(
+                    f,
+                    "not asking again for {}.{:03} s after: {last}",
+                    ms / 1000,
+                    ms % 1000
+                )
             }
         }
     }
@@ -170,7 +215,8 @@ impl StdError for Error {
             Error::Jwks(e) => e.source(),
             Error::Consumer(e) => e.source(),
             Error::ConsumerRequest(e) => e.source(),
-            Error::DeadlineExceeded { last, .. } => last.source(),
+            Error::NoLifetime { .. } => None,
+            Error::DeadlineExceeded { last, .. } | Error::Backoff { last, .. } => last.source(),
         }
     }
 }

@@ -288,15 +288,18 @@ mod clock;
 mod error;
 #[cfg(feature = "hyper-transport")]
 mod hyper_transport;
+mod jwks;
 mod lru;
+mod metrics;
+mod refresh;
 mod retry;
 mod transport;
 mod verify;
 
 pub use client::{
     AppJwt, AppJwtClient, AppJwtClientBuilder, CONSUMER_JWS_EXPIRY_MARGIN,
-    DEFAULT_CONSUMER_CACHE_SIZE, DEFAULT_INVALIDATE_MIN_INTERVAL, DEFAULT_REFRESH_AHEAD,
-    DEFAULT_REFRESH_JITTER, MAX_LIFETIME,
+    DEFAULT_CONSUMER_CACHE_SIZE, DEFAULT_DOMAIN_MAX_STALENESS, DEFAULT_INVALIDATE_MIN_INTERVAL,
+    DEFAULT_REFRESH_AHEAD, DEFAULT_REFRESH_JITTER, MAX_LIFETIME, Status, TokenState,
 };
 pub use clock::{Clock, SystemClock};
 pub use error::{BuildError, Error};
@@ -305,12 +308,13 @@ pub use hyper_transport::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_REQUEST_TIMEOUT, HyperTransport,
     HyperTransportBuilder,
 };
-pub use retry::RetryPolicy;
-pub use transport::{Transport, TransportError, TransportErrorKind, TransportFuture};
-pub use verify::{
-    DEFAULT_JWKS_REFETCH_MIN_INTERVAL, DEFAULT_MAX_JWKS_BODY, JWKS_PATH, JwksError, VerifyWith,
-    jwks_request, parse_jwks_response, sentinel_jwks_uri,
+pub use jwks::{
+    DEFAULT_MAX_JWKS_BODY, JWKS_PATH, JwksError, jwks_request, parse_jwks_response,
+    sentinel_jwks_uri,
 };
+pub use retry::{FailureMemory, RetryPolicy};
+pub use transport::{Transport, TransportError, TransportErrorKind, TransportFuture};
+pub use verify::{DEFAULT_JWKS_REFETCH_MIN_INTERVAL, DEFAULT_JWKS_REFRESH_INTERVAL, VerifyWith};
 
 pub use http;
 pub use lp_consumer::{

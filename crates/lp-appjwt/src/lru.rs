@@ -1,4 +1,5 @@
-//! A small least-recently-used map, enough for the ConsumerJWS cache.
+//! A small least-recently-used map, enough for the keyed caches (one
+//! ConsumerJWS per consumer, one key set per address).
 //!
 //! Written here rather than taken from a crate: the cache needs `get`,
 //! `insert` and `remove` with a bound and nothing else, and this is forty
@@ -45,33 +46,36 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         self.entries.get(key).map(|(v, _)| v)
     }
 
-    /// Inserts or replaces `key`, dropping the least recently used entry if
-    /// the map is full.
-    pub(crate) fn insert(&mut self, key: K, value: V) {
+    /// Inserts or replaces `key`, dropping the least recently used entries
+    /// if the map is full; returns the values dropped or replaced.
+    pub(crate) fn insert(&mut self, key: K, value: V) -> Vec<V> {
         if self.capacity == 0 {
-            return;
+            return vec![value];
         }
-        self.remove(&key);
+        let mut dropped: Vec<V> = self.remove(&key).into_iter().collect();
         while self.entries.len() >= self.capacity {
             let Some((_, oldest)) = self.order.pop_first() else {
                 break;
             };
-            self.entries.remove(&oldest);
+            dropped.extend(self.entries.remove(&oldest).map(|(v, _)| v));
         }
         let tick = self.next_tick();
         self.order.insert(tick, key.clone());
         self.entries.insert(key, (value, tick));
+        dropped
     }
 
-    /// Removes `key`; whether it was there.
-    pub(crate) fn remove(&mut self, key: &K) -> bool {
-        match self.entries.remove(key) {
-            Some((_, tick)) => {
-                self.order.remove(&tick);
-                true
-            }
-            None => false,
-        }
+    /// Removes `key` and returns its value.
+    pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
+        let (value, tick) = self.entries.remove(key)?;
+        self.order.remove(&tick);
+        Some(value)
+    }
+
+    /// Removes every entry and returns the values.
+    pub(crate) fn drain(&mut self) -> Vec<V> {
+        self.order.clear();
+        self.entries.drain().map(|(_, (v, _))| v).collect()
     }
 
     /// Entries held.
@@ -96,7 +100,9 @@ mod tests {
         for op in ops {
             let (kind, key) = op.split_at(1);
             match kind {
-                "+" => lru.insert(key.to_owned(), key.len()),
+                "+" => {
+                    lru.insert(key.to_owned(), key.len());
+                }
                 "?" => {
                     lru.get(&key.to_owned());
                 }

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use crate::error::Error;
+use crate::refresh::Progress;
 use crate::transport::TransportError;
 
 /// When and how often a failed lookup or token request is tried again.
@@ -93,6 +94,117 @@ impl RetryPolicy {
     pub(crate) fn refresh_backoff(&self, err: &Error, failures: u32, now: SystemTime) -> Duration {
         self.delay_for(err, failures, now, |cap| cap / 2 + full_jitter(cap / 2))
     }
+
+    /// How long a cache waits before it asks again after its
+    /// `failures`-th consecutive failed fetch ended with `err`; see
+    /// [`FailureMemory`] for the rules.
+    pub(crate) fn hold_off(
+        &self,
+        memory: &FailureMemory,
+        err: &Error,
+        failures: u32,
+        now: SystemTime,
+    ) -> Duration {
+        let root = err.root();
+        let asked = root.retry_after().map(|ra| ra.delay_from(now));
+        match FailureClass::of(root) {
+            // 429: what the server asked, at least the minimum.
+            FailureClass::Throttled => {
+                return asked.unwrap_or(Duration::ZERO).max(self.min_throttle_delay);
+            }
+            // 5xx and connection trouble: the retry backoff, or longer when
+            // the server sent Retry-After.
+            FailureClass::Unavailable => {
+                let backoff = self.refresh_backoff(root, failures, now);
+                return asked.map_or(backoff, |a| a.max(backoff));
+            }
+            FailureClass::Rejected => {}
+        }
+        // A "no": the request must change, asking again soon cannot help.
+        let factor = 1u32
+            .checked_shl(failures.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        memory
+            .rejection_initial
+            .checked_mul(factor)
+            .unwrap_or(Duration::MAX)
+            .min(memory.rejection_max)
+            .max(memory.rejection_initial.min(memory.rejection_max))
+    }
+}
+
+/// The three kinds of failure the failure memory tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailureClass {
+    /// 429: the server said "wait".
+    Throttled,
+    /// 5xx, connection trouble: asking again later may work.
+    Unavailable,
+    /// Everything else: the server said "no".
+    Rejected,
+}
+
+impl FailureClass {
+    pub(crate) fn of(err: &Error) -> Self {
+        let root = err.root();
+        if root.is_throttled() {
+            FailureClass::Throttled
+        } else if root.is_retryable() {
+            FailureClass::Unavailable
+        } else {
+            FailureClass::Rejected
+        }
+    }
+
+    /// The label in metrics.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            FailureClass::Throttled => "throttled",
+            FailureClass::Unavailable => "unavailable",
+            FailureClass::Rejected => "rejected",
+        }
+    }
+}
+
+/// How long the client remembers that a server said "no" and will not ask
+/// again, set with
+/// [`AppJwtClientBuilder::failure_memory`](crate::AppJwtClientBuilder::failure_memory).
+///
+/// Every cache of the client (the AppJWT, the Domain API map, the key set,
+/// each ConsumerJWS) remembers its last failed fetch and does not ask again
+/// before a *not-before* time. Until then a caller that has no usable
+/// value gets [`Error::Backoff`](crate::Error::Backoff) at once, without a
+/// request; a caller that still has a usable value keeps getting it. A
+/// success forgets the failure.
+///
+/// - **Throttled** (429): the server's `Retry-After`, at least
+///   [`RetryPolicy::min_throttle_delay`].
+/// - **Unavailable** (5xx, connection errors, timeouts): the retry
+///   policy's backoff for the number of consecutive failures (half of
+///   `base_delay * 2^(n-1)`, capped at `max_delay`, plus a random half), or
+///   the server's `Retry-After` when it is longer.
+/// - **Rejected** (a 4xx other than 429, a token that fails decoding,
+///   validation or its signature check, an unusable answer):
+///   `rejection_initial`, doubling with each consecutive rejection up to
+///   `rejection_max`.
+///
+/// Defaults: 5 s doubling to 5 minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureMemory {
+    /// The wait after a first rejection.
+    pub rejection_initial: Duration,
+    /// The longest wait after repeated rejections.
+    pub rejection_max: Duration,
+}
+
+impl Default for FailureMemory {
+    fn default() -> Self {
+        FailureMemory {
+            rejection_initial: Duration::from_secs(5),
+            rejection_max: Duration::from_secs(5 * 60),
+        }
+    }
 }
 
 /// A uniformly random duration in `0 ..= max`.
@@ -101,43 +213,29 @@ pub(crate) fn full_jitter(max: Duration) -> Duration {
     Duration::from_nanos(fastrand::u64(0..=nanos))
 }
 
-/// Runs `op` until it succeeds, fails with an error that is not retryable,
-/// or the policy's attempts or deadline are used up. `op` gets the attempt
-/// number, from 1.
-pub(crate) async fn run<T, F, Fut>(
-    policy: &RetryPolicy,
-    now: impl Fn() -> SystemTime,
-    what: &'static str,
-    op: F,
-) -> Result<T, Error>
-where
-    F: FnMut(u32) -> Fut,
-    Fut: Future<Output = Result<T, Error>>,
-{
-    run_until(policy, deadline_from(policy, Instant::now()), now, what, op).await
-}
-
 /// The policy's deadline counted from `start`; `None` when it is too far
 /// away to represent (no deadline).
 pub(crate) fn deadline_from(policy: &RetryPolicy, start: Instant) -> Option<Instant> {
     start.checked_add(policy.deadline)
 }
 
-/// [`run`] with the overall deadline given by the caller (`None`: none),
-/// for a caller whose deadline started before the loop (e.g. while it
-/// waited for a lock).
+/// Runs `op` until it succeeds, fails with an error that is not retryable,
+/// or the policy's attempts or the overall `deadline` (`None`: none) are
+/// used up. `op` gets the attempt number, from 1; each failed attempt is
+/// recorded in `progress`.
 pub(crate) async fn run_until<T, F, Fut>(
     policy: &RetryPolicy,
     deadline: Option<Instant>,
     now: impl Fn() -> SystemTime,
     what: &'static str,
+    progress: Option<&Progress>,
     mut op: F,
 ) -> Result<T, Error>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
-    run_steps(policy, deadline, now, what, |n| {
+    run_steps(policy, deadline, now, what, progress, |n| {
         let attempt = op(n);
         async move { attempt.await.map_err(Failure::from) }
     })
@@ -179,6 +277,7 @@ pub(crate) async fn run_steps<T, F, Fut>(
     deadline: Option<Instant>,
     now: impl Fn() -> SystemTime,
     what: &'static str,
+    progress: Option<&Progress>,
     mut op: F,
 ) -> Result<T, Error>
 where
@@ -198,8 +297,18 @@ where
             Ok(Err(Failure {
                 error,
                 terminal: true,
-            })) => return Err(error),
-            Ok(Err(Failure { error, .. })) => error,
+            })) => {
+                if let Some(p) = progress {
+                    p.failed(attempt, &error);
+                }
+                return Err(error);
+            }
+            Ok(Err(Failure { error, .. })) => {
+                if let Some(p) = progress {
+                    p.failed(attempt, &error);
+                }
+                error
+            }
             Err(_) => {
                 return Err(Error::DeadlineExceeded {
                     attempts: attempt,

@@ -1,13 +1,11 @@
 //! The step after the AppJWT: a ConsumerJWS per consumer from the `idp`
-//! service, cached in a bounded LRU, one request per consumer at a time.
+//! service, one [`Refresh`] cell per consumer in a bounded LRU.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use lp_consumer::{ConsumerJws, ExtConsumerId};
-use lp_domain::ServiceName;
 use lp_ids::Host;
 use lp_jwt::UnverifiedToken;
 use tokio::time::Instant;
@@ -15,7 +13,7 @@ use tracing::Instrument;
 
 use super::{AppJwt, AppJwtClient, Inner, MAX_LIFETIME, millis};
 use crate::error::Error;
-use crate::lru::Lru;
+use crate::refresh::{FetchFuture, Progress, Refresh, Stamped, Want};
 use crate::retry::{self, Failure};
 
 /// Default bound of the ConsumerJWS cache, in consumers.
@@ -24,135 +22,9 @@ pub const DEFAULT_CONSUMER_CACHE_SIZE: usize = 10_000;
 /// the cache this long before it (at most half its lifetime).
 pub const CONSUMER_JWS_EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 
-/// A cached ConsumerJWS and, when its payload has `exp`, the instant it
-/// stops being handed out.
-#[derive(Clone)]
-pub(super) struct CachedJws {
-    jws: ConsumerJws,
-    until: Option<Instant>,
-}
-
-impl CachedJws {
-    fn usable(&self, now: Instant) -> bool {
-        self.until.is_none_or(|until| now < until)
-    }
-}
-
-/// The single flight of one consumer: whoever holds `last_error` asks the
-/// idp; `done` counts finished requests so that a caller who waited can
-/// share the error of the request it waited for instead of asking again.
-#[derive(Default)]
-struct Flight {
-    done: AtomicU64,
-    last_error: tokio::sync::Mutex<Option<Error>>,
-}
-
-/// A flight in the map and how many [`Ticket`]s share it. The count is
-/// only read and written under the map's lock, so the last ticket to go
-/// always sees zero and removes the entry (an `Arc::strong_count` read
-/// would race with another ticket's `Arc` being dropped after the lock).
-struct FlightEntry {
-    flight: Arc<Flight>,
-    tickets: usize,
-}
-
-/// The ConsumerJWS cache and the flights in progress.
-pub(super) struct Consumers {
-    cache: Mutex<Lru<ExtConsumerId, CachedJws>>,
-    flights: Mutex<HashMap<ExtConsumerId, FlightEntry>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
-
-impl Consumers {
-    pub(super) fn new(capacity: usize) -> Self {
-        Consumers {
-            cache: Mutex::new(Lru::new(capacity)),
-            flights: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub(super) fn capacity(&self) -> usize {
-        lock(&self.cache).capacity()
-    }
-
-    pub(super) fn len(&self) -> usize {
-        lock(&self.cache).len()
-    }
-
-    fn cached(&self, ext: &ExtConsumerId, now: Instant) -> Option<ConsumerJws> {
-        let mut cache = lock(&self.cache);
-        match cache.get(ext) {
-            Some(entry) if entry.usable(now) => Some(entry.jws.clone()),
-            Some(_) => {
-                cache.remove(ext);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn insert(&self, ext: &ExtConsumerId, entry: CachedJws, now: Instant) {
-        if entry.usable(now) {
-            lock(&self.cache).insert(ext.clone(), entry);
-        }
-    }
-
-    fn remove(&self, ext: &ExtConsumerId) -> bool {
-        lock(&self.cache).remove(ext)
-    }
-
-    /// Joins (or starts) the flight of `ext`.
-    fn ticket<'a>(&'a self, ext: &'a ExtConsumerId) -> Ticket<'a> {
-        let mut flights = lock(&self.flights);
-        let entry = flights.entry(ext.clone()).or_insert_with(|| FlightEntry {
-            flight: Arc::default(),
-            tickets: 0,
-        });
-        entry.tickets += 1;
-        let flight = Arc::clone(&entry.flight);
-        Ticket {
-            consumers: self,
-            ext,
-            flight,
-        }
-    }
-
-    /// How many consumers have a flight in the map (callers in progress).
-    #[cfg(test)]
-    fn flights_len(&self) -> usize {
-        lock(&self.flights).len()
-    }
-}
-
-/// A caller's share in a consumer's flight. Dropping the last one removes
-/// the flight from the map, also when the caller's future is cancelled.
-struct Ticket<'a> {
-    consumers: &'a Consumers,
-    ext: &'a ExtConsumerId,
-    flight: Arc<Flight>,
-}
-
-impl Drop for Ticket<'_> {
-    fn drop(&mut self) {
-        let mut flights = lock(&self.consumers.flights);
-        let last = match flights.get_mut(self.ext) {
-            Some(entry) => {
-                entry.tickets = entry.tickets.saturating_sub(1);
-                entry.tickets == 0
-            }
-            None => false,
-        };
-        if last {
-            flights.remove(self.ext);
-        }
-    }
-}
+/// How long a ConsumerJWS without `exp` is kept: LivePerson documents no
+/// lifetime, so until it is invalidated or evicted.
+const KEPT: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 
 impl AppJwtClient {
     /// A ConsumerJWS for `ext_consumer_id`, the token that lets the Send API
@@ -168,11 +40,15 @@ impl AppJwtClient {
     /// - **Single flight per consumer**: concurrent calls for the same
     ///   consumer make one request and share its outcome; calls for
     ///   different consumers run in parallel.
-    /// - **401**: the AppJWT was refused, so it is invalidated (without the
-    ///   rate limit of [`AppJwtClient::invalidate`]: the answer proves it
-    ///   bad, and only if no other caller replaced it meanwhile), a new one
-    ///   is fetched and the request is made once more. A second 401 is
-    ///   [`Error::Consumer`].
+    /// - **401**: the AppJWT may have been refused. It is invalidated if it
+    ///   is still the cached token and within the rate limit of
+    ///   [`AppJwtClient::invalidate`] (so an idp that answers 401 for its
+    ///   own reasons cannot make every consumer refetch the AppJWT), and
+    ///   the request is made once more if a newer AppJWT is at hand.
+    ///   Otherwise, or after a second 401, [`Error::Consumer`].
+    /// - **Waiting** for another caller's request for the same consumer
+    ///   ends at this caller's own deadline, like [`AppJwtClient::token`];
+    ///   a failure is remembered per consumer the same way.
     /// - **Other errors** follow the [`RetryPolicy`](crate::RetryPolicy):
     ///   429, 5xx and connection trouble are retried, other 4xx are not.
     ///   An AppJWT that cannot be had is returned at once: getting it
@@ -182,7 +58,8 @@ impl AppJwtClient {
     ///   payload carries `exp`, until [`CONSUMER_JWS_EXPIRY_MARGIN`] before
     ///   it. The cache holds at most
     ///   [`AppJwtClientBuilder::consumer_cache_size`](crate::AppJwtClientBuilder::consumer_cache_size)
-    ///   consumers and drops the least recently used first.
+    ///   consumers and drops the least recently used first; with a size of
+    ///   0 every call asks the idp.
     ///
     /// The ConsumerJWS is handed on as the idp issued it; its signature is
     /// not checked here (the Send API checks it).
@@ -197,7 +74,13 @@ impl AppJwtClient {
     /// Send API refused it; the next [`AppJwtClient::consumer_jws`] asks the
     /// idp again. Returns whether one was cached.
     pub fn invalidate_consumer(&self, ext_consumer_id: &ExtConsumerId) -> bool {
-        self.inner.consumers.remove(ext_consumer_id)
+        let cached = self
+            .inner
+            .consumers
+            .existing(ext_consumer_id)
+            .is_some_and(|cell| cell.peek().is_some());
+        self.inner.consumers.remove(ext_consumer_id);
+        cached
     }
 
     /// The Send API's auth headers for `ext_consumer_id`: `Authorization`
@@ -219,49 +102,44 @@ impl AppJwtClient {
 
 impl Inner {
     async fn consumer_jws(&self, ext: &ExtConsumerId) -> Result<ConsumerJws, Error> {
-        if let Some(jws) = self.consumers.cached(ext, Instant::now()) {
-            return Ok(jws);
-        }
-        let ticket = self.consumers.ticket(ext);
-        let seen = ticket.flight.done.load(Ordering::Acquire);
-        let mut last_error = ticket.flight.last_error.lock().await;
-        if let Some(jws) = self.consumers.cached(ext, Instant::now()) {
-            return Ok(jws);
-        }
-        if ticket.flight.done.load(Ordering::Acquire) != seen {
-            // A request for this consumer finished while this caller
-            // waited and left nothing in the cache: share its error.
-            if let Some(err) = &*last_error {
-                return Err(err.clone());
-            }
-        }
+        let deadline = retry::deadline_from(&self.retry, Instant::now());
+        let cell = self.consumers.cell(ext, || {
+            let me = self.me.clone();
+            let ext = ext.clone();
+            Refresh::new("consumer", false, self.memory.clone(), move |progress: Progress| {
+                let inner = me.upgrade()?;
+                let ext = ext.clone();
+                let fetch: FetchFuture<ConsumerJws> =
+                    Box::pin(async move { inner.fetch_consumer(&ext, progress).await });
+                Some(fetch)
+            })
+        });
+        let jws = cell.get(Want::Usable, deadline).await?;
+        Ok(jws.value.clone())
+    }
+
+    /// A consumer cell's fetch: attempts under the retry policy.
+    async fn fetch_consumer(
+        self: Arc<Self>,
+        ext: &ExtConsumerId,
+        progress: Progress,
+    ) -> Result<Stamped<ConsumerJws>, Error> {
         let refreshed = AtomicBool::new(false);
-        let result = retry::run_steps(
+        let deadline = retry::deadline_from(&self.retry, Instant::now());
+        retry::run_steps(
             &self.retry,
-            retry::deadline_from(&self.retry, Instant::now()),
+            deadline,
             || self.clock.now(),
             "consumer",
-            |_| self.consumer_attempt(ext, &refreshed),
+            Some(&progress),
+            |_| self.consumer_attempt(ext, &refreshed, deadline),
         )
-        .await;
-        let outcome = match result {
-            Ok(entry) => {
-                *last_error = None;
-                let jws = entry.jws.clone();
-                self.consumers.insert(ext, entry, Instant::now());
-                Ok(jws)
-            }
-            Err(err) => {
-                *last_error = Some(err.clone());
-                Err(err)
-            }
-        };
-        ticket.flight.done.fetch_add(1, Ordering::Release);
-        outcome
+        .await
     }
 
     /// One try: the idp host, a valid AppJWT and the request; after a 401,
-    /// once per call, a new AppJWT and the request again.
+    /// once per fetch, a newer AppJWT (if the refused one could be
+    /// invalidated or was replaced) and the request again.
     ///
     /// A failure to get the AppJWT ends the outer retry loop: `token()`
     /// already ran the retry policy, and retrying it here would send up to
@@ -270,15 +148,21 @@ impl Inner {
         &self,
         ext: &ExtConsumerId,
         refreshed: &AtomicBool,
-    ) -> Result<CachedJws, Failure> {
-        let idp = self.idp_host().await?;
-        let app_jwt = self.token().await.map_err(Failure::terminal)?;
+        deadline: Option<Instant>,
+    ) -> Result<Stamped<ConsumerJws>, Failure> {
+        let idp = self.idp_host(deadline).await?;
+        let app_jwt = self.app_jwt(deadline).await.map_err(Failure::terminal)?;
         let outcome = match self.send_consumer(&idp, ext, &app_jwt).await {
             Err(Error::Consumer(e))
                 if e.is_unauthorized() && !refreshed.swap(true, Ordering::AcqRel) =>
             {
-                self.invalidate_refused(&app_jwt);
-                let fresh = self.token().await.map_err(Failure::terminal)?;
+                self.invalidate(Some(&app_jwt));
+                let fresh = self.app_jwt(deadline).await.map_err(Failure::terminal)?;
+                if fresh.same_token(&app_jwt) {
+                    // Not invalidated (rate limited): the same token would
+                    // get the same answer.
+                    return Err(Failure::terminal(Error::Consumer(e)));
+                }
                 self.send_consumer(&idp, ext, &fresh).await
             }
             other => other,
@@ -286,14 +170,17 @@ impl Inner {
         Ok(outcome?)
     }
 
-    async fn idp_host(&self) -> Result<Host, Error> {
-        if let Some(host) = &self.idp {
-            return Ok(host.clone());
+    /// A valid AppJWT for a ConsumerJWS request, within `deadline`.
+    async fn app_jwt(&self, deadline: Option<Instant>) -> Result<AppJwt, Error> {
+        let now = Instant::now();
+        if let Some(entry) = &*self.token.peek() {
+            if entry.is_fresh(now) {
+                entry.mark_used();
+                return Ok(entry.value.token().clone());
+            }
         }
-        let map = self.domain_map().await?;
-        map.require(&ServiceName::idp())
-            .cloned()
-            .map_err(Error::Domain)
+        let entry = self.token.get(Want::Usable, deadline).await?;
+        Ok(entry.value.token().clone())
     }
 
     async fn send_consumer(
@@ -301,7 +188,7 @@ impl Inner {
         idp: &Host,
         ext: &ExtConsumerId,
         app_jwt: &AppJwt,
-    ) -> Result<CachedJws, Error> {
+    ) -> Result<Stamped<ConsumerJws>, Error> {
         let request = lp_consumer::consumer_request(idp, &self.account, app_jwt.secret(), ext)
             .map_err(Error::ConsumerRequest)?;
         // The ext consumer id is personal data (a channel's user id), so it
@@ -321,8 +208,9 @@ impl Inner {
             Ok(r) => r,
             Err(e) => {
                 if e.is_connection_failure() && self.idp.is_none() {
-                    // The host may come from a stale map.
-                    self.domains.lock().await.invalidate();
+                    // The host may come from a stale map: look it up again
+                    // in the background.
+                    self.domains.mark_due(|_| true);
                 }
                 span.in_scope(|| tracing::info!(error = %e, "consumer jws request failed"));
                 return Err(Error::Transport(e));
@@ -334,89 +222,29 @@ impl Inner {
             Error::Consumer(e)
         })?;
         let until = self.jws_until(&jws, sent_at);
-        Ok(CachedJws { jws, until })
+        Ok(Stamped::new(jws, sent_at, until, until))
     }
 
-    /// When to stop handing out `jws`: `None` (until invalidated) unless
-    /// its payload decodes with an `exp`.
-    fn jws_until(&self, jws: &ConsumerJws, sent_at: Instant) -> Option<Instant> {
+    /// When to stop handing out `jws`: [`KEPT`] from now (until
+    /// invalidated or evicted) unless its payload decodes with an `exp`.
+    fn jws_until(&self, jws: &ConsumerJws, sent_at: Instant) -> Instant {
+        let kept = sent_at.checked_add(KEPT).unwrap_or(sent_at);
         let decoded = match UnverifiedToken::decode(jws.secret()) {
             Ok(d) => d,
             Err(e) => {
                 tracing::debug!(error = %e, "consumer jws payload not decodable, cached without expiry");
-                return None;
+                return kept;
             }
         };
-        let exp = decoded.claims().exp?;
+        let Some(exp) = decoded.claims().exp else {
+            return kept;
+        };
         let lifetime = exp
             .to_system_time()
             .duration_since(self.clock.now())
             .unwrap_or(Duration::ZERO)
             .min(MAX_LIFETIME);
         let margin = CONSUMER_JWS_EXPIRY_MARGIN.min(lifetime / 2);
-        Some(sent_at + (lifetime - margin))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::AtomicUsize;
-
-    /// Waits, spinning, until `parties` threads arrived at `generation`, so
-    /// that they leave as close to together as the machine allows.
-    fn spin_wait(arrived: &AtomicUsize, parties: usize, generation: usize) {
-        arrived.fetch_add(1, Ordering::AcqRel);
-        let mut spins = 0u32;
-        while arrived.load(Ordering::Acquire) < parties * generation {
-            // Spin first; yield on a busy machine so that a descheduled
-            // partner is not starved.
-            spins = spins.saturating_add(1);
-            if spins < 1_000 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
-    }
-
-    /// Rounds of two threads that each hold a ticket for the same consumer
-    /// (every fourth round one takes its own), then drop them at the same
-    /// moment; after every round the map must be empty. A later ticket for
-    /// the same consumer would hide a leaked entry, hence the check per
-    /// round.
-    #[test]
-    fn concurrent_tickets_leave_no_flight_behind() {
-        const ROUNDS: usize = 20_000;
-        let consumers = Consumers::new(16);
-        let ids: Vec<ExtConsumerId> = ["shared", "own-0", "own-1"]
-            .iter()
-            .map(|s| ExtConsumerId::new(*s).unwrap())
-            .collect();
-        let arrived = AtomicUsize::new(0);
-        let leaks = AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            for t in 0..2 {
-                let (consumers, ids, arrived, leaks) = (&consumers, &ids, &arrived, &leaks);
-                scope.spawn(move || {
-                    for round in 0..ROUNDS {
-                        let ext = if round % 4 == 3 { &ids[1 + t] } else { &ids[0] };
-                        let ticket = consumers.ticket(ext);
-                        spin_wait(arrived, 2, 3 * round + 1);
-                        drop(ticket);
-                        spin_wait(arrived, 2, 3 * round + 2);
-                        if t == 0 {
-                            leaks.fetch_add(consumers.flights_len(), Ordering::Relaxed);
-                        }
-                        spin_wait(arrived, 2, 3 * round + 3);
-                    }
-                });
-            }
-        });
-        assert_eq!(
-            leaks.load(Ordering::Relaxed),
-            0,
-            "flights left in the map after all callers left"
-        );
+        sent_at.checked_add(lifetime - margin).unwrap_or(sent_at)
     }
 }

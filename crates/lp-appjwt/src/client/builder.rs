@@ -1,0 +1,329 @@
+//! [`AppJwtClientBuilder`]: every setting of the client and its default.
+
+use std::fmt;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use lp_domain::DomainMap;
+use lp_ids::{AccountId, ClientId, Host};
+use lp_oauth::{ApiVersion, ClientSecret};
+
+use super::token::TokenEntry;
+use super::{
+    AppJwtClient, DEFAULT_CONSUMER_CACHE_SIZE, DEFAULT_DOMAIN_MAX_STALENESS,
+    DEFAULT_INVALIDATE_MIN_INTERVAL, DEFAULT_REFRESH_AHEAD, DEFAULT_REFRESH_JITTER, Guard, Inner,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::error::BuildError;
+use crate::refresh::{FetchFuture, Keyed, Memory, Progress, Refresh};
+use crate::retry::{FailureMemory, RetryPolicy};
+use crate::transport::Transport;
+use crate::verify::{
+    DEFAULT_JWKS_REFETCH_MIN_INTERVAL, DEFAULT_JWKS_REFRESH_INTERVAL, Verifier, VerifierConfig,
+    VerifyWith,
+};
+
+/// Configures an [`AppJwtClient`]; see each method for its default.
+pub struct AppJwtClientBuilder {
+    account: AccountId,
+    client_id: ClientId,
+    secret: ClientSecret,
+    csds: Option<Host>,
+    sentinel: Option<Host>,
+    idp: Option<Host>,
+    version: ApiVersion,
+    transport: Option<Box<dyn Transport>>,
+    clock: Arc<dyn Clock>,
+    refresh_ahead: Duration,
+    refresh_jitter: Duration,
+    retry: RetryPolicy,
+    leeway: Duration,
+    invalidate_min_interval: Duration,
+    domain_ttl: Duration,
+    verify_with: Option<VerifyWith>,
+    jwks_refetch_min_interval: Duration,
+    jwks_refresh_interval: Duration,
+    domain_max_staleness: Duration,
+    failure_memory: FailureMemory,
+    consumer_cache_size: usize,
+}
+
+impl fmt::Debug for AppJwtClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppJwtClientBuilder")
+            .field("account", &self.account)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.secret)
+            .field("csds", &self.csds)
+            .field("sentinel", &self.sentinel)
+            .field("idp", &self.idp)
+            .field("api_version", &self.version)
+            .field("transport_set", &self.transport.is_some())
+            .field("verify_with", &self.verify_with)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppJwtClient {
+    /// Starts configuring a client for one account and app installation.
+    pub fn builder(
+        account: AccountId,
+        client_id: ClientId,
+        secret: ClientSecret,
+    ) -> AppJwtClientBuilder {
+        AppJwtClientBuilder {
+            account,
+            client_id,
+            secret,
+            csds: None,
+            sentinel: None,
+            idp: None,
+            version: ApiVersion::default(),
+            transport: None,
+            clock: Arc::new(SystemClock),
+            refresh_ahead: DEFAULT_REFRESH_AHEAD,
+            refresh_jitter: DEFAULT_REFRESH_JITTER,
+            retry: RetryPolicy::default(),
+            leeway: lp_jwt::DEFAULT_LEEWAY,
+            invalidate_min_interval: DEFAULT_INVALIDATE_MIN_INTERVAL,
+            domain_ttl: lp_domain::DEFAULT_TTL,
+            verify_with: None,
+            jwks_refetch_min_interval: DEFAULT_JWKS_REFETCH_MIN_INTERVAL,
+            jwks_refresh_interval: DEFAULT_JWKS_REFRESH_INTERVAL,
+            domain_max_staleness: DEFAULT_DOMAIN_MAX_STALENESS,
+            failure_memory: FailureMemory::default(),
+            consumer_cache_size: DEFAULT_CONSUMER_CACHE_SIZE,
+        }
+    }
+}
+
+impl AppJwtClientBuilder {
+    /// The Domain API (CSDS) host; default
+    /// [`lp_domain::DEFAULT_CSDS_HOST`] (`api.liveperson.net`).
+    pub fn csds_host(mut self, host: Host) -> Self {
+        self.csds = Some(host);
+        self
+    }
+
+    /// A fixed Sentinel host: tokens are fetched from it without asking the
+    /// Domain API. Default: look `sentinel` up.
+    pub fn sentinel_host(mut self, host: Host) -> Self {
+        self.sentinel = Some(host);
+        self
+    }
+
+    /// A fixed `idp` host for [`AppJwtClient::consumer_jws`]: ConsumerJWS
+    /// requests go to it without asking the Domain API. Default: look `idp`
+    /// up (in the same cached map as `sentinel`).
+    pub fn idp_host(mut self, host: Host) -> Self {
+        self.idp = Some(host);
+        self
+    }
+
+    /// How many consumers' ConsumerJWS the cache holds at most; the least
+    /// recently used is dropped first. Default
+    /// [`DEFAULT_CONSUMER_CACHE_SIZE`] (10,000); 0 turns the cache off
+    /// (concurrent calls for one consumer still share one request).
+    pub fn consumer_cache_size(mut self, consumers: usize) -> Self {
+        self.consumer_cache_size = consumers;
+        self
+    }
+
+    /// Which token endpoint to call; default [`ApiVersion::V1`].
+    pub fn api_version(mut self, version: ApiVersion) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// The HTTP transport. Default: `HyperTransport` with its defaults when
+    /// the `hyper-transport` feature is on; without it,
+    /// [`AppJwtClientBuilder::build`] fails unless a transport is given.
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Some(Box::new(transport));
+        self
+    }
+
+    /// The wall clock used to check `exp` and `iat` and to read an HTTP-date
+    /// `Retry-After`; default [`SystemClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Refresh when less than this much life remains; default 5 minutes.
+    /// For a short-lived token the margin is at most half its lifetime.
+    pub fn refresh_ahead(mut self, margin: Duration) -> Self {
+        self.refresh_ahead = margin;
+        self
+    }
+
+    /// Move each token's refresh point earlier by a random time up to this,
+    /// so a fleet started together does not refresh in lockstep; default
+    /// 60 s. Zero makes refreshes deterministic.
+    pub fn refresh_jitter(mut self, jitter: Duration) -> Self {
+        self.refresh_jitter = jitter;
+        self
+    }
+
+    /// The retry policy for lookups and fetches; default
+    /// [`RetryPolicy::default`].
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Clock leeway for the `exp` and `iat` checks; default
+    /// [`lp_jwt::DEFAULT_LEEWAY`].
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// At most one [`AppJwtClient::invalidate`] per this interval takes
+    /// effect; default 5 s.
+    pub fn invalidate_min_interval(mut self, interval: Duration) -> Self {
+        self.invalidate_min_interval = interval;
+        self
+    }
+
+    /// How long a Domain API map is used without looking it up again;
+    /// default [`lp_domain::DEFAULT_TTL`]. After it, the map is still used
+    /// while a lookup runs in the background.
+    pub fn domain_ttl(mut self, ttl: Duration) -> Self {
+        self.domain_ttl = ttl;
+        self
+    }
+
+    /// How long after its lookup a Domain API map may still be used while
+    /// new lookups fail (the Domain API is down, the hosts it named keep
+    /// working); default [`DEFAULT_DOMAIN_MAX_STALENESS`], 24 hours.
+    pub fn domain_max_staleness(mut self, staleness: Duration) -> Self {
+        self.domain_max_staleness = staleness;
+        self
+    }
+
+    /// How long the client remembers a server's "no" before asking again;
+    /// see [`FailureMemory`]. Default: 5 s doubling to 5 minutes.
+    pub fn failure_memory(mut self, memory: FailureMemory) -> Self {
+        self.failure_memory = memory;
+        self
+    }
+
+    /// Where the keys that check each token's signature come from. Default:
+    /// [`VerifyWith::default_for`] the API version, that is LivePerson's
+    /// published key for v1 and the sentinel's JWKS for v2.
+    ///
+    /// Against `lp-emulator` use [`VerifyWith::Jwks`]: it signs with its
+    /// own key and publishes it at the usual JWKS path.
+    /// [`VerifyWith::None`] turns verification off, which is dangerous.
+    pub fn verify_with(mut self, source: VerifyWith) -> Self {
+        self.verify_with = Some(source);
+        self
+    }
+
+    /// After a token whose `kid` the cached key set does not hold, the set
+    /// is fetched again, but not within this interval of the last fetch
+    /// that succeeded; default 30 s. In between, such tokens fail with
+    /// [`Error::Verify`](crate::Error::Verify).
+    pub fn jwks_refetch_min_interval(mut self, interval: Duration) -> Self {
+        self.jwks_refetch_min_interval = interval;
+        self
+    }
+
+    /// A fetched key set is fetched again in the background after this
+    /// long; default [`DEFAULT_JWKS_REFRESH_INTERVAL`], 1 hour. Until a
+    /// new one arrives the old one is used (for at most the Domain API's
+    /// maximum staleness).
+    pub fn jwks_refresh_interval(mut self, interval: Duration) -> Self {
+        self.jwks_refresh_interval = interval;
+        self
+    }
+
+    /// Builds the client. Fails only when no transport is available or the
+    /// default transport cannot be built. Does no IO and starts no task:
+    /// the first [`AppJwtClient::token`] does.
+    pub fn build(self) -> Result<AppJwtClient, BuildError> {
+        let csds = match self.csds {
+            Some(h) => h,
+            None => Host::parse(lp_domain::DEFAULT_CSDS_HOST).map_err(BuildError::InvalidHost)?,
+        };
+        let transport: Arc<dyn Transport> = match self.transport {
+            Some(t) => Arc::from(t),
+            None => Arc::from(default_transport()?),
+        };
+        let source = self
+            .verify_with
+            .unwrap_or_else(|| VerifyWith::default_for(self.version));
+        let memory = Memory {
+            retry: self.retry.clone(),
+            failures: self.failure_memory,
+            clock: Arc::clone(&self.clock),
+        };
+        let inner = Arc::new_cyclic(|me: &Weak<Inner>| Inner {
+            verifier: Verifier::new(VerifierConfig {
+                source,
+                refetch_min_interval: self.jwks_refetch_min_interval,
+                refresh_interval: self.jwks_refresh_interval,
+                max_staleness: self.domain_max_staleness,
+                memory: memory.clone(),
+                transport: Arc::downgrade(&transport),
+            }),
+            token: Refresh::new("token", true, memory.clone(), {
+                let me = me.clone();
+                move |progress: Progress| {
+                    let inner = me.upgrade()?;
+                    let fetch: FetchFuture<TokenEntry> =
+                        Box::pin(async move { inner.fetch_token(progress).await });
+                    Some(fetch)
+                }
+            }),
+            domains: Refresh::new("domain", false, memory.clone(), {
+                let me = me.clone();
+                move |_progress: Progress| {
+                    let inner = me.upgrade()?;
+                    let fetch: FetchFuture<DomainMap> =
+                        Box::pin(async move { inner.lookup().await });
+                    Some(fetch)
+                }
+            }),
+            consumers: Keyed::new(self.consumer_cache_size),
+            memory,
+            me: me.clone(),
+            account: self.account,
+            client_id: self.client_id,
+            secret: self.secret,
+            csds,
+            sentinel: self.sentinel,
+            idp: self.idp,
+            version: self.version,
+            transport,
+            clock: self.clock,
+            refresh_ahead: self.refresh_ahead,
+            refresh_jitter: self.refresh_jitter,
+            retry: self.retry,
+            leeway: self.leeway,
+            invalidate_min_interval: self.invalidate_min_interval,
+            domain_ttl: self.domain_ttl,
+            domain_max_staleness: self.domain_max_staleness,
+            last_invalidate: std::sync::Mutex::new(None),
+        });
+        Ok(AppJwtClient {
+            _guard: Arc::new(Guard(Arc::downgrade(&inner))),
+            inner,
+        })
+    }
+}
+
+#[cfg(feature = "hyper-transport")]
+fn default_transport() -> Result<Box<dyn Transport>, BuildError> {
+    crate::HyperTransport::builder()
+        .build()
+        .map(|t| Box::new(t) as Box<dyn Transport>)
+        .map_err(BuildError::Transport)
+}
+
+#[cfg(not(feature = "hyper-transport"))]
+fn default_transport() -> Result<Box<dyn Transport>, BuildError> {
+    Err(BuildError::NoTransport)
+}
+

@@ -1,0 +1,642 @@
+//! The one primitive under every cache of the client: a value that must be
+//! refreshed ([`Refresh`]).
+//!
+//! The AppJWT, the Domain API map, each JWKS and each ConsumerJWS are cells
+//! of this type with their own fetch function and lifetimes. The rules they
+//! share are written once, here:
+//!
+//! - **Window.** A value is *fresh* until `fresh_until` (served at once, no
+//!   lock), then *due* but still *usable* until `usable_until` (served at
+//!   once while a refresh runs in the background), then *unusable*.
+//! - **No caller waits on a refresh while a usable value exists.**
+//! - **Single flight.** At most one fetch per cell runs at a time, in a
+//!   task of its own (spawned): a caller that stops waiting (a timeout, a
+//!   `select!`) never cancels it. Every caller without a usable value waits
+//!   for that one fetch, each until its own deadline, and is handed the
+//!   fetch's outcome: a value or an error a server gave, never another
+//!   caller's deadline.
+//! - **Failure memory.** A failed fetch sets a *not-before* time
+//!   ([`RetryPolicy::hold_off`]): until it passes no fetch is started;
+//!   callers without a usable value get [`Error::Backoff`] at once. A
+//!   success clears it.
+//! - **Scheduled refresh** (cells built with `scheduled`): after a fetch,
+//!   the task sleeps until the value is due (or, after a failure while a
+//!   usable value exists, until not-before) and refreshes it, if the value
+//!   was read since it was stored. While sleeping it holds no reference to
+//!   the client, and [`Refresh::shutdown`] (called when the last client
+//!   handle is dropped) aborts it, fetch in progress included.
+//!
+//! Time is tokio's monotonic clock, so tests drive the whole thing with a
+//! paused clock.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::metrics;
+use crate::retry::{FailureMemory, RetryPolicy};
+use crate::transport::{TransportError, TransportErrorKind};
+
+/// A value and its window, as a cell holds it.
+pub(crate) struct Stamped<T> {
+    pub(crate) value: T,
+    /// When the request that produced the value was sent.
+    pub(crate) fetched_at: Instant,
+    /// Served without a refresh before this instant.
+    pub(crate) fresh_until: Instant,
+    /// Never served from this instant on. `fresh_until <= usable_until`.
+    pub(crate) usable_until: Instant,
+    /// Whether a caller read the value since it was stored: a scheduled
+    /// refresh of a value nobody reads is skipped.
+    used: AtomicBool,
+}
+
+impl<T> Stamped<T> {
+    /// A value fetched at `fetched_at`; `fresh_until` is clamped to
+    /// `usable_until`.
+    pub(crate) fn new(
+        value: T,
+        fetched_at: Instant,
+        fresh_until: Instant,
+        usable_until: Instant,
+    ) -> Self {
+        Stamped {
+            value,
+            fetched_at,
+            fresh_until: fresh_until.min(usable_until),
+            usable_until,
+            used: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn is_fresh(&self, now: Instant) -> bool {
+        now < self.fresh_until
+    }
+
+    pub(crate) fn is_usable(&self, now: Instant) -> bool {
+        now < self.usable_until
+    }
+
+    /// Records a read. A load first, so the common case writes nothing and
+    /// threads reading the same value do not fight over its cache line.
+    pub(crate) fn mark_used(&self) {
+        if !self.used.load(Ordering::Relaxed) {
+            self.used.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What a fetch returns.
+pub(crate) type FetchFuture<T> =
+    Pin<Box<dyn Future<Output = Result<Stamped<T>, Error>> + Send + 'static>>;
+
+/// How a cell gets a new value: called under the cell's lock to build the
+/// future (no IO until it is polled), which the cell then runs in a task
+/// of its own. `None` when the owner of the cell is gone.
+///
+/// Implementations hold a `Weak` reference to the client, so a sleeping
+/// refresher keeps nothing alive.
+pub(crate) trait Fetcher<T>: Send + Sync + 'static {
+    fn fetch(&self, progress: Progress) -> Option<FetchFuture<T>>;
+}
+
+impl<T, F> Fetcher<T> for F
+where
+    F: Fn(Progress) -> Option<FetchFuture<T>> + Send + Sync + 'static,
+{
+    fn fetch(&self, progress: Progress) -> Option<FetchFuture<T>> {
+        self(progress)
+    }
+}
+
+/// A running fetch's attempts so far, for callers whose own deadline
+/// passes while they wait for it.
+#[derive(Clone, Default)]
+pub(crate) struct Progress(Arc<Mutex<ProgressState>>);
+
+#[derive(Default)]
+struct ProgressState {
+    attempts: u32,
+    last: Option<Error>,
+}
+
+impl Progress {
+    /// Records that attempt `attempt` (1-based) failed with `err`.
+    pub(crate) fn failed(&self, attempt: u32, err: &Error) {
+        let mut p = lock(&self.0);
+        p.attempts = p.attempts.max(attempt);
+        p.last = Some(err.clone());
+    }
+
+    /// The error for a caller whose deadline passed while it waited.
+    fn deadline_error(&self) -> Error {
+        let p = lock(&self.0);
+        Error::DeadlineExceeded {
+            attempts: p.attempts,
+            last: Box::new(p.last.clone().unwrap_or_else(|| {
+                Error::Transport(
+                    TransportError::new(TransportErrorKind::Timeout)
+                        .with_detail("no answer before the caller's deadline"),
+                )
+            })),
+        }
+    }
+}
+
+/// How long failures are remembered, and the wall clock to read an
+/// HTTP-date `Retry-After` with.
+#[derive(Clone)]
+pub(crate) struct Memory {
+    pub(crate) retry: RetryPolicy,
+    pub(crate) failures: FailureMemory,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// What a caller accepts from the cell.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Want {
+    /// Any usable value (a due one starts a background refresh).
+    Usable,
+    /// A usable value fetched after this instant; an older one is
+    /// refreshed and waited for (a JWKS that lacks a `kid`).
+    FetchedAfter(Instant),
+}
+
+/// The last failed fetch and when the cell may try again.
+#[derive(Clone)]
+pub(crate) struct Failure {
+    pub(crate) error: Error,
+    pub(crate) not_before: Instant,
+}
+
+/// A cell's state at one instant, for health reports.
+pub(crate) struct Snapshot<T> {
+    pub(crate) value: Option<Arc<Stamped<T>>>,
+    pub(crate) refreshing: bool,
+    pub(crate) failure: Option<Failure>,
+    pub(crate) consecutive_failures: u32,
+}
+
+/// A value that must be refreshed; see the module documentation.
+pub(crate) struct Refresh<T> {
+    /// `token`, `domain`, `jwks`, `consumer`: in logs and metrics.
+    name: &'static str,
+    scheduled: bool,
+    memory: Memory,
+    fetcher: Box<dyn Fetcher<T>>,
+    current: ArcSwapOption<Stamped<T>>,
+    state: Mutex<State<T>>,
+    /// Woken at every outcome of a fetch (value, error, or abandoned).
+    outcome: Notify,
+}
+
+struct State<T> {
+    task: Option<Task>,
+    failure: Option<Failure>,
+    consecutive_failures: u32,
+    /// Counts outcomes, so a waiter can tell one arrived.
+    generation: u64,
+    /// The latest outcome; `None` after an abandoned fetch.
+    last: Option<Result<Arc<Stamped<T>>, Error>>,
+    next_id: u64,
+}
+
+struct Task {
+    id: u64,
+    abort: AbortHandle,
+    /// `Some` while fetching; `None` while sleeping until a scheduled
+    /// refresh.
+    fetching: Option<Progress>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// What a caller does after looking at the state.
+enum Step<T> {
+    Done(Result<Arc<Stamped<T>>, Error>),
+    Wait { generation: u64, progress: Progress },
+}
+
+impl<T: Send + Sync + 'static> Refresh<T> {
+    pub(crate) fn new(
+        name: &'static str,
+        scheduled: bool,
+        memory: Memory,
+        fetcher: impl Fetcher<T>,
+    ) -> Arc<Self> {
+        Arc::new(Refresh {
+            name,
+            scheduled,
+            memory,
+            fetcher: Box::new(fetcher),
+            current: ArcSwapOption::empty(),
+            state: Mutex::new(State {
+                task: None,
+                failure: None,
+                consecutive_failures: 0,
+                generation: 0,
+                last: None,
+                next_id: 0,
+            }),
+            outcome: Notify::new(),
+        })
+    }
+
+    /// The stored value, fresh or not, without any check or lock.
+    pub(crate) fn peek(&self) -> arc_swap::Guard<Option<Arc<Stamped<T>>>> {
+        self.current.load()
+    }
+
+    /// A value the caller accepts: at once when one is stored, else the
+    /// outcome of the one fetch in flight (started if needed), waited for
+    /// until `deadline` (`None`: no limit).
+    pub(crate) async fn get(
+        self: &Arc<Self>,
+        want: Want,
+        deadline: Option<Instant>,
+    ) -> Result<Arc<Stamped<T>>, Error> {
+        loop {
+            // Created before the state is read: `notify_waiters` wakes
+            // every `Notified` that exists when it is called, polled or
+            // not, so no outcome can slip between the check and the wait.
+            let notified = self.outcome.notified();
+            let (generation, progress) = match self.step(want) {
+                Step::Done(result) => return result,
+                Step::Wait {
+                    generation,
+                    progress,
+                } => (generation, progress),
+            };
+            let woken = match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, notified).await.is_ok(),
+                None => {
+                    notified.await;
+                    true
+                }
+            };
+            if !woken {
+                return Err(progress.deadline_error());
+            }
+            let state = lock(&self.state);
+            if state.generation != generation {
+                match &state.last {
+                    Some(Ok(value)) => return Ok(Arc::clone(value)),
+                    Some(Err(e)) => return Err(e.clone()),
+                    // Abandoned (the runtime that ran it shut down): look
+                    // again, which starts another fetch.
+                    None => {}
+                }
+            }
+        }
+    }
+
+    fn step(self: &Arc<Self>, want: Want) -> Step<T> {
+        let mut state = lock(&self.state);
+        let now = Instant::now();
+        let current = self.current.load_full();
+        let mut to_abort = None;
+        if let Some(value) = &current {
+            let accepted = value.is_usable(now)
+                && match want {
+                    Want::Usable => true,
+                    Want::FetchedAfter(t) => value.fetched_at > t,
+                };
+            if accepted {
+                if !value.is_fresh(now) {
+                    metrics::stale_served(self.name);
+                    if self.may_start(&state, now) {
+                        to_abort = self.start(&mut state).1;
+                    }
+                }
+                value.mark_used();
+                drop(state);
+                abort(to_abort);
+                return Step::Done(Ok(Arc::clone(value)));
+            }
+        }
+        let progress = match &state.task {
+            Some(Task {
+                fetching: Some(progress),
+                ..
+            }) => {
+                metrics::coalesced(self.name);
+                progress.clone()
+            }
+            _ => {
+                if let Some(failure) = &state.failure {
+                    if now < failure.not_before {
+                        metrics::fast_fail(self.name, &failure.error);
+                        return Step::Done(Err(Error::Backoff {
+                            retry_in: failure.not_before - now,
+                            last: Box::new(failure.error.clone()),
+                        }));
+                    }
+                }
+                let (progress, sleeping) = self.start(&mut state);
+                to_abort = sleeping;
+                match progress {
+                    Some(progress) => progress,
+                    None => {
+                        drop(state);
+                        abort(to_abort);
+                        return Step::Done(Err(owner_gone()));
+                    }
+                }
+            }
+        };
+        let generation = state.generation;
+        drop(state);
+        abort(to_abort);
+        Step::Wait {
+            generation,
+            progress,
+        }
+    }
+
+    /// Whether a background refresh may start now: none is running and
+    /// no failure asks to wait.
+    fn may_start(&self, state: &State<T>, now: Instant) -> bool {
+        let fetching = matches!(&state.task, Some(Task { fetching: Some(_), .. }));
+        let held = state.failure.as_ref().is_some_and(|f| now < f.not_before);
+        !fetching && !held
+    }
+
+    /// Starts a fetch in a task of its own, replacing a sleeping
+    /// refresher. The progress is `None` when the owner is gone. The
+    /// sleeping task's handle is returned, to be aborted once the lock is
+    /// released: aborting may drop its future, whose guard takes the lock.
+    fn start(self: &Arc<Self>, state: &mut State<T>) -> (Option<Progress>, Option<AbortHandle>) {
+        let sleeping = state.task.take().map(|t| t.abort);
+        let progress = Progress::default();
+        let Some(fetch) = self.fetcher.fetch(progress.clone()) else {
+            return (None, sleeping);
+        };
+        let id = state.next_id;
+        state.next_id = state.next_id.wrapping_add(1);
+        let cell = Arc::clone(self);
+        let handle = tokio::spawn(cell.run(id, fetch));
+        state.task = Some(Task {
+            id,
+            abort: handle.abort_handle(),
+            fetching: Some(progress.clone()),
+        });
+        (Some(progress), sleeping)
+    }
+
+    /// The body of a cell's task: fetch, publish, and for a scheduled cell
+    /// sleep until the next refresh and go on.
+    async fn run(self: Arc<Self>, mut id: u64, mut fetch: FetchFuture<T>) {
+        let mut guard = Abandon {
+            cell: &self,
+            id,
+            armed: true,
+        };
+        loop {
+            let outcome = fetch.await;
+            let Some(wake_at) = self.publish(id, outcome) else {
+                guard.armed = false;
+                return;
+            };
+            tokio::time::sleep_until(wake_at).await;
+            match self.wake(id) {
+                Some((next_id, next)) => {
+                    id = next_id;
+                    guard.id = next_id;
+                    fetch = next;
+                }
+                None => {
+                    guard.armed = false;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Stores a fetch's outcome, wakes the waiters, and tells a scheduled
+    /// task when to wake up next (`None`: end).
+    fn publish(&self, id: u64, outcome: Result<Stamped<T>, Error>) -> Option<Instant> {
+        let mut state = lock(&self.state);
+        if state.task.as_ref().map(|t| t.id) != Some(id) {
+            // Replaced meanwhile (cannot happen while it runs, but a stale
+            // task must never overwrite a newer outcome).
+            return None;
+        }
+        let now = Instant::now();
+        state.generation = state.generation.wrapping_add(1);
+        let wake_at = match outcome {
+            Ok(stamped) => {
+                metrics::fetched(self.name, None);
+                let value = Arc::new(stamped);
+                self.current.store(Some(Arc::clone(&value)));
+                state.failure = None;
+                state.consecutive_failures = 0;
+                state.last = Some(Ok(Arc::clone(&value)));
+                self.scheduled.then_some(value.fresh_until)
+            }
+            Err(error) => {
+                metrics::fetched(self.name, Some(&error));
+                state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+                let hold = self.memory.retry.hold_off(
+                    &self.memory.failures,
+                    &error,
+                    state.consecutive_failures,
+                    self.memory.clock.now(),
+                );
+                let not_before = now.checked_add(hold).unwrap_or(now);
+                let usable = self.current.load().as_ref().is_some_and(|v| v.is_usable(now));
+                if usable {
+                    tracing::warn!(
+                        cache = self.name,
+                        error = %error,
+                        failures = state.consecutive_failures,
+                        retry_in_ms = millis(hold),
+                        "refresh failed, serving the cached value",
+                    );
+                } else {
+                    tracing::warn!(
+                        cache = self.name,
+                        error = %error,
+                        failures = state.consecutive_failures,
+                        retry_in_ms = millis(hold),
+                        "fetch failed, no usable value",
+                    );
+                }
+                state.failure = Some(Failure {
+                    error: error.clone(),
+                    not_before,
+                });
+                state.last = Some(Err(error));
+                (self.scheduled && usable).then_some(not_before)
+            }
+        };
+        match (wake_at, state.task.as_mut()) {
+            (Some(_), Some(task)) => task.fetching = None,
+            _ => state.task = None,
+        }
+        drop(state);
+        self.outcome.notify_waiters();
+        wake_at
+    }
+
+    /// A scheduled task woke up: start the next fetch if the value is still
+    /// worth keeping warm, else end.
+    fn wake(self: &Arc<Self>, id: u64) -> Option<(u64, FetchFuture<T>)> {
+        let mut state = lock(&self.state);
+        if state.task.as_ref().map(|t| t.id) != Some(id) {
+            return None;
+        }
+        let now = Instant::now();
+        let keep = self
+            .current
+            .load()
+            .as_ref()
+            .is_some_and(|v| v.is_usable(now) && v.used.load(Ordering::Relaxed));
+        let progress = Progress::default();
+        let fetch = if keep {
+            self.fetcher.fetch(progress.clone())
+        } else {
+            None
+        };
+        let Some(fetch) = fetch else {
+            state.task = None;
+            return None;
+        };
+        let next_id = state.next_id;
+        state.next_id = state.next_id.wrapping_add(1);
+        if let Some(task) = state.task.as_mut() {
+            task.id = next_id;
+            task.fetching = Some(progress);
+        }
+        Some((next_id, fetch))
+    }
+
+    /// Drops the stored value if `refused` says so (it is the one a server
+    /// refused); returns whether it did. The next caller fetches.
+    pub(crate) fn invalidate(&self, refused: impl FnOnce(&Stamped<T>) -> bool) -> bool {
+        let _state = lock(&self.state);
+        let current = self.current.load_full();
+        match current {
+            Some(value) if refused(&value) => {
+                self.current.store(None);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Makes the stored value due now (still usable) and starts a
+    /// background refresh, if `suspect` says so: a host from a possibly
+    /// stale map could not be reached.
+    pub(crate) fn mark_due(self: &Arc<Self>, suspect: impl FnOnce(&Stamped<T>) -> bool)
+    where
+        T: Clone,
+    {
+        let mut state = lock(&self.state);
+        let now = Instant::now();
+        let Some(value) = self.current.load_full() else {
+            return;
+        };
+        if !value.is_fresh(now) || !suspect(&value) {
+            return;
+        }
+        let due = Stamped::new(value.value.clone(), value.fetched_at, now, value.usable_until);
+        due.used.store(true, Ordering::Relaxed);
+        self.current.store(Some(Arc::new(due)));
+        let mut to_abort = None;
+        if self.may_start(&state, now) {
+            to_abort = self.start(&mut state).1;
+        }
+        drop(state);
+        abort(to_abort);
+    }
+
+    /// The state for a health report.
+    pub(crate) fn snapshot(&self) -> Snapshot<T> {
+        let state = lock(&self.state);
+        Snapshot {
+            value: self.current.load_full(),
+            refreshing: matches!(&state.task, Some(Task { fetching: Some(_), .. })),
+            failure: state.failure.clone(),
+            consecutive_failures: state.consecutive_failures,
+        }
+    }
+
+    /// Stops the cell's task (a fetch in progress or a sleeping
+    /// refresher). Waiters, if any, are woken as for an abandoned fetch.
+    pub(crate) fn shutdown(&self) {
+        let task = lock(&self.state).task.take();
+        if let Some(task) = task {
+            task.abort.abort();
+            let mut state = lock(&self.state);
+            state.generation = state.generation.wrapping_add(1);
+            state.last = None;
+            drop(state);
+            self.outcome.notify_waiters();
+        }
+    }
+}
+
+fn abort(handle: Option<AbortHandle>) {
+    if let Some(h) = handle {
+        h.abort();
+    }
+}
+
+fn owner_gone() -> Error {
+    Error::Transport(
+        TransportError::new(TransportErrorKind::Other).with_detail("the client was dropped"),
+    )
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Clears a task's slot when its future is dropped before it ended (the
+/// task was aborted or its runtime shut down), so that waiters are woken
+/// and the next caller starts another fetch instead of waiting forever.
+struct Abandon<'a, T: Send + Sync + 'static> {
+    cell: &'a Refresh<T>,
+    id: u64,
+    armed: bool,
+}
+
+impl<T: Send + Sync + 'static> Drop for Abandon<'_, T> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut state = lock(&self.cell.state);
+        if state.task.as_ref().map(|t| t.id) != Some(self.id) {
+            return;
+        }
+        let was_fetching = state.task.as_ref().is_some_and(|t| t.fetching.is_some());
+        state.task = None;
+        if was_fetching {
+            state.generation = state.generation.wrapping_add(1);
+            state.last = None;
+            drop(state);
+            self.cell.outcome.notify_waiters();
+        }
+    }
+}
+
+mod keyed;
+pub(crate) use keyed::Keyed;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,79 @@
+//! Many cells by key (one per consumer, one per key set address), in a
+//! bounded least-recently-used map.
+
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+
+use super::{Refresh, lock};
+use crate::lru::Lru;
+
+/// A bounded map of [`Refresh`] cells. A cell dropped from the map (least
+/// recently used, removed, or the map dropped) is shut down, so that its
+/// background task ends with it.
+pub(crate) struct Keyed<K, T: Send + Sync + 'static> {
+    cells: Mutex<Lru<K, Arc<Refresh<T>>>>,
+}
+
+impl<K: Hash + Eq + Clone, T: Send + Sync + 'static> Keyed<K, T> {
+    /// A map of at most `capacity` cells. With 0 no cell is kept: every
+    /// call gets a cell of its own.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Keyed {
+            cells: Mutex::new(Lru::new(capacity)),
+        }
+    }
+
+    /// The cell for `key`, made with `make` when there is none.
+    pub(crate) fn cell(&self, key: &K, make: impl FnOnce() -> Arc<Refresh<T>>) -> Arc<Refresh<T>> {
+        let mut cells = lock(&self.cells);
+        if let Some(cell) = cells.get(key) {
+            return Arc::clone(cell);
+        }
+        let cell = make();
+        let dropped = cells.insert(key.clone(), Arc::clone(&cell));
+        drop(cells);
+        for old in dropped {
+            // With capacity 0 the new cell itself comes back: it serves
+            // this one call and must not be shut down before it.
+            if !Arc::ptr_eq(&old, &cell) {
+                old.shutdown();
+            }
+        }
+        cell
+    }
+
+    /// The cell for `key`, if the map holds one.
+    pub(crate) fn existing(&self, key: &K) -> Option<Arc<Refresh<T>>> {
+        lock(&self.cells).get(key).cloned()
+    }
+
+    /// Drops the cell for `key`; whether there was one.
+    pub(crate) fn remove(&self, key: &K) -> bool {
+        let removed = lock(&self.cells).remove(key);
+        match removed {
+            Some(cell) => {
+                cell.shutdown();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Cells held.
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.cells).len()
+    }
+
+    /// The bound.
+    pub(crate) fn capacity(&self) -> usize {
+        lock(&self.cells).capacity()
+    }
+
+    /// Shuts every cell down (the client is going away).
+    pub(crate) fn shutdown(&self) {
+        let cells = lock(&self.cells).drain();
+        for cell in cells {
+            cell.shutdown();
+        }
+    }
+}
