@@ -8,8 +8,8 @@ use lp_domain::DomainError;
 use lp_jwt::{DecodeError, ValidationError, VerifyError};
 use lp_oauth::{RetryAfter, TokenError};
 
-use crate::transport::TransportError;
 use crate::jwks::JwksError;
+use crate::transport::TransportError;
 
 /// Why [`AppJwtClient::token`](crate::AppJwtClient::token),
 /// [`AppJwtClient::domains`](crate::AppJwtClient::domains) or

@@ -130,6 +130,12 @@ struct ProgressState {
 }
 
 impl Progress {
+    /// Records that attempt `attempt` (1-based) started.
+    pub(crate) fn started(&self, attempt: u32) {
+        let mut p = lock(&self.0);
+        p.attempts = p.attempts.max(attempt);
+    }
+
     /// Records that attempt `attempt` (1-based) failed with `err`.
     pub(crate) fn failed(&self, attempt: u32, err: &Error) {
         let mut p = lock(&self.0);
@@ -294,7 +300,10 @@ impl<T: Send + Sync + 'static> Refresh<T> {
             let state = lock(&self.state);
             if state.generation != generation {
                 match &state.last {
-                    Some(Ok(value)) => return Ok(Arc::clone(value)),
+                    Some(Ok(value)) => {
+                        value.mark_used();
+                        return Ok(Arc::clone(value));
+                    }
                     Some(Err(e)) => return Err(e.clone()),
                     // Abandoned (the runtime that ran it shut down): look
                     // again, which starts another fetch.
@@ -370,7 +379,13 @@ impl<T: Send + Sync + 'static> Refresh<T> {
     /// Whether a background refresh may start now: none is running and
     /// no failure asks to wait.
     fn may_start(&self, state: &State<T>, now: Instant) -> bool {
-        let fetching = matches!(&state.task, Some(Task { fetching: Some(_), .. }));
+        let fetching = matches!(
+            &state.task,
+            Some(Task {
+                fetching: Some(_),
+                ..
+            })
+        );
         let held = state.failure.as_ref().is_some_and(|f| now < f.not_before);
         !fetching && !held
     }
@@ -457,7 +472,11 @@ impl<T: Send + Sync + 'static> Refresh<T> {
                     self.memory.clock.now(),
                 );
                 let not_before = now.checked_add(hold).unwrap_or(now);
-                let usable = self.current.load().as_ref().is_some_and(|v| v.is_usable(now));
+                let usable = self
+                    .current
+                    .load()
+                    .as_ref()
+                    .is_some_and(|v| v.is_usable(now));
                 if usable {
                     tracing::warn!(
                         cache = self.name,
@@ -553,7 +572,12 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         if !value.is_fresh(now) || !suspect(&value) {
             return;
         }
-        let due = Stamped::new(value.value.clone(), value.fetched_at, now, value.usable_until);
+        let due = Stamped::new(
+            value.value.clone(),
+            value.fetched_at,
+            now,
+            value.usable_until,
+        );
         due.used.store(true, Ordering::Relaxed);
         self.current.store(Some(Arc::new(due)));
         let mut to_abort = None;
@@ -569,7 +593,13 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         let state = lock(&self.state);
         Snapshot {
             value: self.current.load_full(),
-            refreshing: matches!(&state.task, Some(Task { fetching: Some(_), .. })),
+            refreshing: matches!(
+                &state.task,
+                Some(Task {
+                    fetching: Some(_),
+                    ..
+                })
+            ),
             failure: state.failure.clone(),
             consecutive_failures: state.consecutive_failures,
         }

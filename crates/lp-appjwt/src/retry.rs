@@ -288,6 +288,9 @@ where
     let mut attempt = 0;
     loop {
         attempt += 1;
+        if let Some(p) = progress {
+            p.started(attempt);
+        }
         let outcome = match deadline {
             Some(deadline) => tokio::time::timeout_at(deadline, op(attempt)).await,
             None => Ok(op(attempt).await),

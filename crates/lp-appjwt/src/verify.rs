@@ -108,6 +108,9 @@ pub(crate) struct Verifier {
     memory: Memory,
     transport: Weak<dyn Transport>,
     sets: crate::refresh::Keyed<http::Uri, Arc<Jwks>>,
+    /// When each address was last fetched again for an unknown `kid` and
+    /// answered: the rate limit counts from there, never from a failure.
+    refetched: Mutex<std::collections::HashMap<http::Uri, Instant>>,
     /// Serialises creating cells, so two callers never make two cells for
     /// one address.
     making: Mutex<()>,
@@ -143,6 +146,7 @@ impl Verifier {
             memory: config.memory,
             transport: config.transport,
             sets: crate::refresh::Keyed::new(KEY_SETS),
+            refetched: Mutex::new(std::collections::HashMap::new()),
             making: Mutex::new(()),
         }
     }
@@ -159,10 +163,34 @@ impl Verifier {
     /// Checks `token`'s signature, waiting for a key set at most until
     /// `deadline`. Returns whether a signature was checked (`false` only
     /// for [`VerifyWith::None`]).
+    /// Gets the key set a token from `sentinel` will be checked with, if
+    /// the source is a remote one, so that a key set that cannot be had
+    /// fails the attempt before a token is asked for (and the secret sent)
+    /// in vain. Returns whether the set was fetched for this call (then it
+    /// is not fetched again for an unknown `kid`).
+    pub(crate) async fn prepare(
+        &self,
+        sentinel: &Host,
+        deadline: Option<Instant>,
+    ) -> Result<bool, Error> {
+        let uri = match &self.source {
+            VerifyWith::Jwks => sentinel_jwks_uri(sentinel),
+            VerifyWith::JwksUri(uri) => uri.clone(),
+            _ => return Ok(false),
+        };
+        let cell = self.cell(&uri);
+        let before = cell.peek().as_ref().map(Arc::clone);
+        let got = cell.get(Want::Usable, deadline).await?;
+        Ok(!before.is_some_and(|b| Arc::ptr_eq(&b, &got)))
+    }
+
+    /// `just_fetched`: the set was fetched for this token (see
+    /// [`Verifier::prepare`]), so it is not fetched again for it.
     pub(crate) async fn verify(
         &self,
         token: &UnverifiedToken<'_>,
         sentinel: &Host,
+        just_fetched: bool,
         deadline: Option<Instant>,
     ) -> Result<bool, Error> {
         let uri = match &self.source {
@@ -189,8 +217,11 @@ impl Verifier {
                 // A key rotation: fetch the set again, but not more often
                 // than the interval, counted from the last fetch that
                 // succeeded (a failed one is remembered by the cell).
-                let recent = Instant::now().saturating_duration_since(keys.fetched_at)
-                    < self.refetch_min_interval;
+                let now = Instant::now();
+                let recent = just_fetched
+                    || lock(&self.refetched).get(&uri).is_some_and(|at| {
+                        now.saturating_duration_since(*at) < self.refetch_min_interval
+                    });
                 if recent {
                     tracing::debug!(kid = %kid.escape_debug(), "unknown kid, key set refetch rate limited");
                     return Err(Error::Verify(VerifyError::UnknownKeyId { kid: Some(kid) }));
@@ -198,6 +229,13 @@ impl Verifier {
                 let newer = cell
                     .get(Want::FetchedAfter(keys.fetched_at), deadline)
                     .await?;
+                {
+                    let mut refetched = lock(&self.refetched);
+                    if refetched.len() >= KEY_SETS {
+                        refetched.clear();
+                    }
+                    refetched.insert(uri, newer.fetched_at);
+                }
                 newer.value.verify(token).map_err(Error::Verify)?;
                 Ok(true)
             }
@@ -209,10 +247,7 @@ impl Verifier {
         if let Some(cell) = self.sets.existing(uri) {
             return cell;
         }
-        let _making = match self.making.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let _making = lock(&self.making);
         self.sets.cell(uri, || {
             let uri = uri.clone();
             let transport = self.transport.clone();
@@ -224,13 +259,21 @@ impl Verifier {
                 move |_progress: Progress| {
                     let transport = transport.upgrade()?;
                     let uri = uri.clone();
-                    let fetch: FetchFuture<Arc<Jwks>> = Box::pin(async move {
-                        fetch(&uri, transport.as_ref(), fresh, stale).await
-                    });
+                    let fetch: FetchFuture<Arc<Jwks>> =
+                        Box::pin(
+                            async move { fetch(&uri, transport.as_ref(), fresh, stale).await },
+                        );
                     Some(fetch)
                 },
             )
         })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
     }
 }
 
@@ -268,7 +311,12 @@ async fn fetch(
     })?;
     span.in_scope(|| tracing::info!(keys = keys.keys().len(), "key set fetched"));
     let at = |d: Duration| started.checked_add(d).unwrap_or(started);
-    Ok(Stamped::new(Arc::new(keys), started, at(fresh), at(stale.max(fresh))))
+    Ok(Stamped::new(
+        Arc::new(keys),
+        started,
+        at(fresh),
+        at(stale.max(fresh)),
+    ))
 }
 
 #[cfg(test)]

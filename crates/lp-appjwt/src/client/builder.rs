@@ -326,4 +326,3 @@ fn default_transport() -> Result<Box<dyn Transport>, BuildError> {
 fn default_transport() -> Result<Box<dyn Transport>, BuildError> {
     Err(BuildError::NoTransport)
 }
-

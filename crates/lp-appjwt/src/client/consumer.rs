@@ -106,13 +106,18 @@ impl Inner {
         let cell = self.consumers.cell(ext, || {
             let me = self.me.clone();
             let ext = ext.clone();
-            Refresh::new("consumer", false, self.memory.clone(), move |progress: Progress| {
-                let inner = me.upgrade()?;
-                let ext = ext.clone();
-                let fetch: FetchFuture<ConsumerJws> =
-                    Box::pin(async move { inner.fetch_consumer(&ext, progress).await });
-                Some(fetch)
-            })
+            Refresh::new(
+                "consumer",
+                false,
+                self.memory.clone(),
+                move |progress: Progress| {
+                    let inner = me.upgrade()?;
+                    let ext = ext.clone();
+                    let fetch: FetchFuture<ConsumerJws> =
+                        Box::pin(async move { inner.fetch_consumer(&ext, progress).await });
+                    Some(fetch)
+                },
+            )
         });
         let jws = cell.get(Want::Usable, deadline).await?;
         Ok(jws.value.clone())

@@ -44,11 +44,11 @@ pub(super) fn window(
     // `exp` is whole seconds: the part of the current second already gone
     // counts against the token.
     let subsec = Duration::from_nanos(u64::from(
-        now.duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()),
+        now.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos()),
     ));
-    let until_exp = exp_in.map(|s| {
-        Duration::from_secs(u64::try_from(s).unwrap_or(0)).saturating_sub(subsec)
-    });
+    let until_exp =
+        exp_in.map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0)).saturating_sub(subsec));
     let lifetime = match (expires_in, until_exp) {
         (Some(a), Some(b)) => a.min(b),
         (Some(d), None) | (None, Some(d)) => d,
@@ -94,6 +94,7 @@ impl Inner {
     /// (which may fetch the key set) and validated.
     async fn attempt(&self, deadline: Option<Instant>) -> Result<Stamped<TokenEntry>, Error> {
         let sentinel = self.sentinel_host(deadline).await?;
+        let keys_just_fetched = self.verifier.prepare(&sentinel, deadline).await?;
         let request = TokenRequest {
             sentinel: sentinel.clone(),
             account: self.account.clone(),
@@ -132,7 +133,7 @@ impl Inner {
         // token is known to come from Sentinel.
         let verified = self
             .verifier
-            .verify(&decoded, &sentinel, deadline)
+            .verify(&decoded, &sentinel, keys_just_fetched, deadline)
             .await
             .inspect_err(|e| {
                 span.in_scope(|| tracing::info!(error = %e, "token signature refused"));
@@ -189,7 +190,10 @@ mod tests {
         let wall = UNIX_EPOCH + Duration::from_secs(1_000_000);
         let sent = Instant::now();
         let s = Duration::from_secs;
-        let check = |expires_in: Option<u64>, exp_in: Option<i64>, margin: u64, expected: Option<(u64, u64)>| {
+        let check = |expires_in: Option<u64>,
+                     exp_in: Option<i64>,
+                     margin: u64,
+                     expected: Option<(u64, u64)>| {
             let got = window(
                 expires_in.map(s),
                 exp_in.map(|e| e.saturating_add(1_000_000)),
@@ -202,7 +206,11 @@ mod tests {
                     let w = got.unwrap_or_else(|e| panic!("{expires_in:?} {exp_in:?}: {e}"));
                     assert_eq!(w.lifetime, s(lifetime), "{expires_in:?} {exp_in:?}");
                     assert_eq!(w.serve_until, sent + s(lifetime));
-                    assert_eq!(w.refresh_at, sent + s(refresh_after), "{expires_in:?} {exp_in:?}");
+                    assert_eq!(
+                        w.refresh_at,
+                        sent + s(refresh_after),
+                        "{expires_in:?} {exp_in:?}"
+                    );
                 }
                 None => assert!(
                     matches!(got, Err(Error::NoLifetime { .. })),

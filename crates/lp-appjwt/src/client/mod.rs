@@ -31,8 +31,8 @@ use crate::verify::{Verifier, VerifyWith};
 pub use builder::AppJwtClientBuilder;
 pub use consumer::{CONSUMER_JWS_EXPIRY_MARGIN, DEFAULT_CONSUMER_CACHE_SIZE};
 pub use status::{Status, TokenState};
-pub use token::{AppJwt, MAX_LIFETIME};
 use token::TokenEntry;
+pub use token::{AppJwt, MAX_LIFETIME};
 
 /// Default: refresh when less than this much life remains.
 pub const DEFAULT_REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);

@@ -1,0 +1,299 @@
+//! The primitive on its own, with tokio's paused clock: a fetch function
+//! that counts its calls and answers from a script.
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
+use std::time::SystemTime;
+
+use lp_oauth::TokenError;
+
+use super::*;
+
+const S: Duration = Duration::from_secs(1);
+
+/// What the fake fetch does: after `delay`, a value fresh for 10 s and
+/// usable for 20 s, or an error.
+#[derive(Clone)]
+enum Answer {
+    Value(u32),
+    Throttled(u64),
+    Rejected,
+    Unavailable,
+}
+
+struct Source {
+    calls: AtomicUsize,
+    script: Mutex<VecDeque<Answer>>,
+    delay: Mutex<Duration>,
+}
+
+impl Source {
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+    fn script(&self, answers: impl IntoIterator<Item = Answer>) {
+        lock(&self.script).extend(answers);
+    }
+}
+
+fn error(answer: &Answer) -> Option<Error> {
+    let status = |s: u16| http::StatusCode::from_u16(s).unwrap_or_default();
+    match answer {
+        Answer::Value(_) => None,
+        Answer::Throttled(secs) => Some(Error::Token(TokenError::Throttled {
+            status: status(429),
+            retry_after: Some(lp_oauth::RetryAfter::Delay(Duration::from_secs(*secs))),
+            oauth: None,
+        })),
+        Answer::Rejected => Some(Error::Token(TokenError::Rejected {
+            status: status(401),
+            oauth: None,
+        })),
+        Answer::Unavailable => Some(Error::Token(TokenError::Server {
+            status: status(503),
+            retry_after: None,
+            oauth: None,
+        })),
+    }
+}
+
+/// A cell over a fresh [`Source`]; `owner` stands for the client: the
+/// fetch holds it only weakly.
+fn cell(scheduled: bool) -> (Arc<Refresh<u32>>, Arc<Source>, Arc<()>) {
+    let source = Arc::new(Source {
+        calls: AtomicUsize::new(0),
+        script: Mutex::new(VecDeque::new()),
+        delay: Mutex::new(Duration::ZERO),
+    });
+    let owner = Arc::new(());
+    let weak_owner = Arc::downgrade(&owner);
+    let weak_source = Arc::downgrade(&source);
+    let memory = Memory {
+        retry: RetryPolicy::default(),
+        failures: FailureMemory::default(),
+        clock: Arc::new(SystemTime::now),
+    };
+    let cell = Refresh::new("test", scheduled, memory, move |_p: Progress| {
+        let _owner = weak_owner.upgrade()?;
+        let source = weak_source.upgrade()?;
+        let fetch: FetchFuture<u32> = Box::pin(async move {
+            source.calls.fetch_add(1, Ordering::SeqCst);
+            let answer = lock(&source.script).pop_front().unwrap_or(Answer::Value(0));
+            let delay = *lock(&source.delay);
+            tokio::time::sleep(delay).await;
+            match error(&answer) {
+                Some(e) => Err(e),
+                None => {
+                    let Answer::Value(v) = answer else {
+                        unreachable!()
+                    };
+                    let now = Instant::now();
+                    Ok(Stamped::new(v, now, now + 10 * S, now + 20 * S))
+                }
+            }
+        });
+        Some(fetch)
+    });
+    (cell, source, owner)
+}
+
+async fn get(cell: &Arc<Refresh<u32>>) -> Result<u32, Error> {
+    cell.get(Want::Usable, Some(Instant::now() + 30 * S))
+        .await
+        .map(|v| v.value)
+}
+
+/// Lets spawned tasks run without moving the paused clock.
+async fn settle() {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn fresh_values_are_served_without_a_fetch() {
+    let (cell, source, _owner) = cell(false);
+    source.script([Answer::Value(1)]);
+    assert_eq!(get(&cell).await.unwrap(), 1);
+    tokio::time::advance(9 * S).await;
+    for _ in 0..100 {
+        assert_eq!(get(&cell).await.unwrap(), 1);
+    }
+    assert_eq!(source.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_due_value_is_served_at_once_and_refreshed_in_the_background() {
+    let (cell, source, _owner) = cell(false);
+    source.script([Answer::Value(1), Answer::Value(2)]);
+    get(&cell).await.unwrap();
+    tokio::time::advance(11 * S).await;
+    *lock(&source.delay) = 5 * S;
+    let started = Instant::now();
+    assert_eq!(get(&cell).await.unwrap(), 1, "stale value, at once");
+    assert_eq!(Instant::now(), started);
+    assert_eq!(get(&cell).await.unwrap(), 1);
+    settle().await;
+    assert_eq!(source.calls(), 2, "one refresh for both callers");
+    tokio::time::sleep(6 * S).await;
+    assert_eq!(get(&cell).await.unwrap(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_refresh_keeps_the_usable_value_and_waits_before_the_next() {
+    let (cell, source, _owner) = cell(false);
+    source.script([Answer::Value(1), Answer::Unavailable, Answer::Value(2)]);
+    get(&cell).await.unwrap();
+    tokio::time::advance(11 * S).await;
+    assert_eq!(get(&cell).await.unwrap(), 1);
+    settle().await;
+    let snapshot = cell.snapshot();
+    assert!(snapshot.failure.is_some());
+    assert_eq!(snapshot.consecutive_failures, 1);
+    // Not before the hold-off (250 to 500 ms after a first 5xx).
+    for _ in 0..10 {
+        assert_eq!(get(&cell).await.unwrap(), 1);
+    }
+    assert_eq!(source.calls(), 2);
+    tokio::time::advance(S / 2).await;
+    assert_eq!(get(&cell).await.unwrap(), 1);
+    settle().await;
+    assert_eq!(source.calls(), 3);
+    assert_eq!(get(&cell).await.unwrap(), 2);
+    assert_eq!(cell.snapshot().consecutive_failures, 0, "a success resets");
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_usable_value_failures_are_remembered_until_not_before() {
+    let (cell, source, _owner) = cell(false);
+    source.script([Answer::Throttled(120)]);
+    assert!(get(&cell).await.unwrap_err().is_throttled());
+    for _ in 0..9 {
+        let err = get(&cell).await.unwrap_err();
+        assert!(matches!(err, Error::Backoff { .. }), "{err:?}");
+        assert!(err.is_throttled());
+    }
+    assert_eq!(source.calls(), 1, "no request while told to wait");
+    tokio::time::advance(119 * S).await;
+    let Error::Backoff { retry_in, .. } = get(&cell).await.unwrap_err() else {
+        panic!("not a backoff")
+    };
+    assert_eq!(retry_in, S);
+    tokio::time::advance(S).await;
+    assert_eq!(get(&cell).await.unwrap(), 0);
+    assert_eq!(source.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rejections_back_off_doubling() {
+    let (cell, source, _owner) = cell(false);
+    source.script([Answer::Rejected, Answer::Rejected, Answer::Rejected]);
+    let mut waits = Vec::new();
+    for _ in 0..3 {
+        get(&cell).await.unwrap_err();
+        let Error::Backoff { retry_in, .. } = get(&cell).await.unwrap_err() else {
+            panic!("not a backoff")
+        };
+        waits.push(retry_in.as_secs());
+        tokio::time::advance(retry_in).await;
+    }
+    assert_eq!(waits, [5, 10, 20]);
+    assert_eq!(source.calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_caller_does_not_cancel_the_fetch() {
+    let (cell, source, _owner) = cell(false);
+    *lock(&source.delay) = 5 * S;
+    source.script([Answer::Value(7)]);
+    let cancelled = tokio::time::timeout(S, get(&cell)).await;
+    assert!(cancelled.is_err());
+    tokio::time::sleep(5 * S).await;
+    assert_eq!(get(&cell).await.unwrap(), 7, "the fetch went on");
+    assert_eq!(source.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiters_stop_at_their_own_deadline_and_share_the_outcome() {
+    let (cell, source, _owner) = cell(false);
+    *lock(&source.delay) = 10 * S;
+    source.script([Answer::Rejected]);
+    let short = cell.get(Want::Usable, Some(Instant::now() + 2 * S));
+    let err = short.await.map(|_| ()).unwrap_err();
+    assert!(
+        matches!(err, Error::DeadlineExceeded { attempts: 0, .. }),
+        "{err:?}"
+    );
+    let err = get(&cell).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Token(TokenError::Rejected { .. })),
+        "the server's answer, not another caller's deadline: {err:?}"
+    );
+    assert_eq!(source.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scheduled_cell_refreshes_a_used_value_on_its_own() {
+    let (cell, source, _owner) = cell(true);
+    source.script([Answer::Value(1), Answer::Value(2), Answer::Value(3)]);
+    get(&cell).await.unwrap();
+    tokio::time::sleep(10 * S).await;
+    settle().await;
+    assert_eq!(source.calls(), 2, "refreshed when due, without a caller");
+    assert_eq!(get(&cell).await.unwrap(), 2);
+    // Nobody reads value 2 again: the next due time passes without a
+    // fetch, and the task ends.
+    let _ = cell.peek();
+    tokio::time::sleep(10 * S).await;
+    settle().await;
+    assert_eq!(source.calls(), 3, "value 2 was read once");
+    tokio::time::sleep(30 * S).await;
+    settle().await;
+    assert_eq!(source.calls(), 3, "value 3 was never read");
+    assert!(lock(&cell.state).task.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_owner_stops_the_refresher() {
+    let (cell, source, owner) = cell(true);
+    get(&cell).await.unwrap();
+    assert!(lock(&cell.state).task.is_some(), "sleeping until due");
+    drop(owner);
+    tokio::time::sleep(60 * S).await;
+    settle().await;
+    assert_eq!(source.calls(), 1);
+    assert!(lock(&cell.state).task.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_aborts_a_fetch_in_progress() {
+    let (cell, source, _owner) = cell(true);
+    *lock(&source.delay) = 60 * S;
+    let waiter = tokio::spawn({
+        let cell = Arc::clone(&cell);
+        async move { get(&cell).await }
+    });
+    settle().await;
+    assert_eq!(source.calls(), 1);
+    cell.shutdown();
+    // The waiter is woken, looks again and starts a fetch of its own.
+    settle().await;
+    assert_eq!(source.calls(), 2);
+    waiter.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalidate_and_mark_due() {
+    let (cell, source, _owner) = cell(false);
+    source.script([Answer::Value(1), Answer::Value(2), Answer::Value(3)]);
+    get(&cell).await.unwrap();
+    assert!(!cell.invalidate(|v| v.value == 9), "another value is kept");
+    assert!(cell.invalidate(|v| v.value == 1));
+    assert_eq!(get(&cell).await.unwrap(), 2);
+    // Due, still usable: served while a background fetch replaces it.
+    cell.mark_due(|_| true);
+    assert_eq!(get(&cell).await.unwrap(), 2);
+    settle().await;
+    assert_eq!(get(&cell).await.unwrap(), 3);
+    assert_eq!(source.calls(), 3);
+}

@@ -50,7 +50,12 @@ async fn callers_waiting_on_a_failed_fetch_share_its_error() {
             "{r:?}"
         );
     }
-    // A later caller asks again.
+    // The refusal is remembered: a later caller is answered at once,
+    // without a request, until the backoff (5 s) has passed.
+    let err = client.token().await.unwrap_err();
+    assert!(matches!(err, Error::Backoff { .. }), "{err:?}");
+    assert_eq!(fake.fetches(), 1);
+    tokio::time::advance(secs(5)).await;
     client.token().await.unwrap();
     assert_eq!(fake.fetches(), 2);
 }
@@ -125,6 +130,7 @@ async fn invalidated_token_is_not_served_when_the_fetch_fails() {
         matches!(err, Error::Token(TokenError::Rejected { .. })),
         "{err:?}"
     );
+    tokio::time::advance(secs(5)).await;
     client.token().await.unwrap();
     assert_eq!(fake.fetches(), 3);
 }

@@ -158,6 +158,7 @@ async fn waiters_share_a_failed_request_and_a_later_call_asks_again() {
             "{r:?}"
         );
     }
+    tokio::time::advance(secs(5)).await;
     client.consumer_jws(&ext("one")).await.unwrap();
     assert_eq!(fake.consumer_requests(), 2);
 }
@@ -212,17 +213,27 @@ async fn a_401_refreshes_the_appjwt_once_and_retries_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_401_refresh_is_not_stopped_by_the_invalidate_rate_limit() {
+async fn a_401_refresh_obeys_the_invalidate_rate_limit() {
     let fake = Fake::new();
     let client = fake.client().build().unwrap();
     client.token().await.unwrap();
-    // A user invalidation just took effect, so `invalidate()` is now rate
-    // limited; the 401 must refresh the token all the same.
+    // A user invalidation just took effect, so invalidation is rate
+    // limited: the 401 does not refetch the AppJWT, and asking the idp
+    // again with the same token would get the same answer.
     client.invalidate();
     client.token().await.unwrap();
     fake.script_consumers([Reply::Status(401, vec![], String::new())]);
-    client.consumer_jws(&ext("a")).await.unwrap();
-    assert_eq!((fake.fetches(), fake.consumer_requests()), (3, 2));
+    let err = client.consumer_jws(&ext("a")).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Consumer(ConsumerError::Unauthorized { .. })),
+        "{err:?}"
+    );
+    assert_eq!((fake.fetches(), fake.consumer_requests()), (2, 1));
+    // After the interval the 401 refreshes it.
+    tokio::time::advance(secs(5)).await;
+    fake.script_consumers([Reply::Status(401, vec![], String::new())]);
+    client.consumer_jws(&ext("b")).await.unwrap();
+    assert_eq!((fake.fetches(), fake.consumer_requests()), (3, 3));
 }
 
 #[tokio::test(start_paused = true)]
@@ -242,7 +253,9 @@ async fn two_401s_give_an_error_after_exactly_two_requests() {
     assert!(!err.is_retryable());
     assert_eq!((fake.fetches(), fake.consumer_requests()), (2, 2));
     assert_error_clean(&err);
-    // Not cached: the next call asks again (and succeeds).
+    // Not cached; remembered for 5 s, then the next call asks again (and
+    // succeeds).
+    tokio::time::advance(secs(5)).await;
     client.consumer_jws(&ext("a")).await.unwrap();
     assert_eq!(fake.consumer_requests(), 3);
 }

@@ -252,41 +252,34 @@ async fn failing_refresh_serves_the_cached_token_until_it_expires() {
     let fake = Fake::new();
     let client = fake.client().domain_ttl(secs(100_000)).build().unwrap();
     let first = client.token().await.unwrap();
-    fake.script_fetches(std::iter::repeat_n(status(503, ""), 1000));
+    fake.script_fetches(std::iter::repeat_n(status(503, ""), 10_000));
 
-    // Into the refresh window: one attempt fails, the cached token is served.
-    tokio::time::advance(secs(3301)).await;
-    assert_eq!(client.token().await.unwrap().secret(), first.secret());
-    assert_eq!(fake.fetches(), 2);
-    // Backing off: no request for the next callers.
-    for _ in 0..100 {
-        assert_eq!(client.token().await.unwrap().secret(), first.secret());
-    }
-    assert_eq!(fake.fetches(), 2);
-    // After the backoff (at most the max delay), another single attempt.
-    tokio::time::advance(secs(16)).await;
-    assert_eq!(client.token().await.unwrap().secret(), first.secret());
-    assert_eq!(fake.fetches(), 3);
-
-    // Keep calling through the window: attempts stay spaced by backoff.
+    // Through the refresh window every refresh fails, in the background,
+    // and every caller gets the cached token.
+    tokio::time::advance(secs(3300)).await;
     let mut served = 0;
-    while first.remaining() > Duration::ZERO {
+    while first.remaining() > Duration::from_millis(250) {
         assert_eq!(client.token().await.unwrap().secret(), first.secret());
         served += 1;
-        tokio::time::advance(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(served > 1000);
-    let attempts_in_window = fake.fetches();
-    // Backoff grows to 7.5..15 s: a few dozen attempts in 5 minutes at most.
-    assert!(attempts_in_window <= 50, "{attempts_in_window} attempts");
+    assert_eq!(client.status().state, lp_appjwt::TokenState::ServingStale);
+    // Each refresh runs the retry policy (4 attempts) and then backs off
+    // up to 15 s: a few dozen refreshes in 5 minutes at most.
+    let attempts_in_window = fake.fetches() - 1;
+    assert!(
+        (8..=4 * 50).contains(&attempts_in_window),
+        "{attempts_in_window} attempts"
+    );
 
-    // Expired: now the caller sees the error, after the full retry policy.
+    // Expired: now callers see the failure.
+    tokio::time::sleep(secs(1)).await;
     let err = client.token().await.unwrap_err();
     assert!(
-        matches!(err, Error::Token(TokenError::Server { .. })),
+        matches!(err.root(), Error::Token(TokenError::Server { .. })),
         "{err:?}"
     );
-    assert_eq!(fake.fetches(), attempts_in_window + 4);
 }
 
 /// Fails the test instead of hanging it: paused time jumps to this timer
@@ -302,42 +295,15 @@ async fn a_refresh_that_never_answers_is_bounded() {
     let fake = Fake::new();
     let client = fake.client().domain_ttl(secs(100_000)).build().unwrap();
     let first = client.token().await.unwrap();
-    // Due for refresh (3300 s), valid until 3600 s.
-    tokio::time::advance(secs(3301)).await;
     fake.script_fetches(std::iter::repeat_n(Reply::Hang, 100));
-
-    let leader = tokio::spawn({
-        let client = client.clone();
-        async move {
-            let t = client.token().await;
-            (t, tokio::time::Instant::now())
-        }
-    });
-    tokio::task::yield_now().await;
+    // Due for refresh (3300 s), valid until 3600 s: callers never wait.
+    tokio::time::advance(secs(3301)).await;
     let started = tokio::time::Instant::now();
-    let other = client.token().await.unwrap();
-    assert_eq!(other.secret(), first.secret());
-    assert_eq!(
-        tokio::time::Instant::now(),
-        started,
-        "the other caller waited"
-    );
+    assert_eq!(client.token().await.unwrap().secret(), first.secret());
+    assert_eq!(tokio::time::Instant::now(), started, "a caller waited");
 
-    // The refresh gives up after the retry deadline (30 s) and the leader
-    // is served the cached token.
-    let (got, at) = within(secs(100), leader).await.unwrap();
-    assert_eq!(got.unwrap().secret(), first.secret());
-    assert_eq!(at - started, secs(30));
-
-    // A refresh started 10 s before the end gives up at the end, with an
-    // error since nothing valid is left.
-    tokio::time::advance(secs(3590) - secs(3331)).await;
-    let started = tokio::time::Instant::now();
-    let err = within(secs(100), client.token()).await.unwrap_err();
-    assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
-    assert_eq!(tokio::time::Instant::now() - started, secs(10));
-
-    // Afterwards every caller gets an error within the retry deadline.
+    // Past the end every caller gets an error within its own deadline.
+    tokio::time::sleep(secs(300)).await;
     let started = tokio::time::Instant::now();
     let callers: Vec<_> = (0..3)
         .map(|_| {
@@ -345,12 +311,14 @@ async fn a_refresh_that_never_answers_is_bounded() {
             tokio::spawn(async move { client.token().await })
         })
         .collect();
+    let mut last = None;
     for caller in callers {
         let err = within(secs(100), caller).await.unwrap().unwrap_err();
         assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
+        last = Some(err);
     }
-    assert_eq!(tokio::time::Instant::now() - started, secs(30));
-    assert_error_clean(&err);
+    assert!(tokio::time::Instant::now() - started <= secs(30));
+    assert_error_clean(&last.unwrap());
 }
 
 #[tokio::test(start_paused = true)]
@@ -374,9 +342,11 @@ async fn a_follower_waits_no_longer_than_the_retry_deadline_in_all() {
     tokio::task::yield_now().await;
     tokio::time::advance(secs(5)).await;
     leader.abort();
+    // The fetch the leader started goes on; the follower gets its outcome
+    // (its own deadline is later), at the fetch's deadline.
     let err = within(secs(100), follower).await.unwrap().unwrap_err();
     assert!(matches!(err, Error::DeadlineExceeded { .. }), "{err:?}");
-    assert_eq!(tokio::time::Instant::now() - started, secs(30));
+    assert!(tokio::time::Instant::now() - started <= secs(30));
 }
 
 /// A policy whose deadline leaves room for a 30 s `Retry-After`.
@@ -449,25 +419,21 @@ async fn key_set_retry_after_is_honoured() {
 async fn a_failed_refresh_does_not_serve_a_token_invalidated_meanwhile() {
     let fake = Fake::new();
     let client = fake.client().domain_ttl(secs(100_000)).build().unwrap();
-    client.token().await.unwrap();
-    // Due for refresh; the refresh takes 5 s and fails.
-    tokio::time::advance(secs(3301)).await;
+    let old = client.token().await.unwrap();
+    // Due for refresh; the background refresh takes 5 s and fails.
     fake.set_latency(secs(5));
-    fake.script_fetches([status(503, "")]);
-    let leader = tokio::spawn({
-        let client = client.clone();
-        async move { client.token().await }
-    });
-    tokio::task::yield_now().await;
+    fake.script_fetches(std::iter::repeat_n(status(503, ""), 4));
+    tokio::time::advance(secs(3301)).await;
+    settle().await;
     // A 401 elsewhere while the refresh runs.
     client.invalidate();
-    let err = leader.await.unwrap().unwrap_err();
-    assert!(
-        matches!(&err, Error::Token(TokenError::Server { .. })),
-        "{err:?}"
-    );
-    // The next caller fetches a new token.
     fake.set_latency(Duration::ZERO);
-    client.token().await.unwrap();
-    assert_eq!(fake.fetches(), 3);
+    // The next caller never gets the invalidated token.
+    let got = within(secs(100), client.token()).await;
+    if let Ok(t) = &got {
+        assert_ne!(t.secret(), old.secret());
+    }
+    tokio::time::sleep(secs(20)).await;
+    let new = client.token().await.unwrap();
+    assert_ne!(new.secret(), old.secret());
 }

@@ -2,6 +2,7 @@
 
 mod concurrency;
 mod consumer;
+mod engine;
 mod failures;
 mod flow;
 #[cfg(feature = "hyper-transport")]

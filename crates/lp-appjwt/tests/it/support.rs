@@ -612,6 +612,13 @@ pub fn assert_error_clean(e: &dyn std::error::Error) {
     }
 }
 
+/// Lets the client's background tasks run without moving the clock.
+pub async fn settle() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+}
+
 pub fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
