@@ -61,6 +61,7 @@ mod claims;
 mod decode;
 mod header;
 mod strict;
+mod untrusted;
 mod validate;
 
 pub use claims::{AppJwtClaims, Audience, NumericDate};
@@ -68,6 +69,7 @@ pub use decode::{
     DEFAULT_MAX_TOKEN_LEN, DecodeError, Segment, UnverifiedToken, assemble, encode_signing_input,
 };
 pub use header::{Header, KidParts};
+pub use untrusted::Untrusted;
 #[cfg(feature = "verify")]
 mod verify;
 #[cfg(feature = "verify")]

@@ -10,6 +10,7 @@ use std::fmt;
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 
 use crate::decode::UnverifiedToken;
+use crate::untrusted::{MESSAGE_CHARS, Untrusted};
 use crate::validate::RS256;
 
 /// LivePerson's published v1 public key for AppJWTs (RSA-2048,
@@ -116,10 +117,20 @@ impl fmt::Display for KeyError {
             KeyError::Pem => {
                 f.write_str("no valid `-----BEGIN PUBLIC KEY-----` block in the PEM text")
             }
-            KeyError::Json { message } => write!(f, "invalid JWK JSON: {message}"),
-            KeyError::KeyType { kty } => write!(f, "JWK kty `{kty}` is not RSA"),
-            KeyError::Algorithm { alg } => write!(f, "JWK alg `{alg}` is not RS256"),
-            KeyError::Use { key_use } => write!(f, "JWK use `{key_use}` is not sig"),
+            KeyError::Json { message } => write!(
+                f,
+                "invalid JWK JSON: {}",
+                Untrusted::new(message).max_chars(MESSAGE_CHARS)
+            ),
+            KeyError::KeyType { kty } => {
+                write!(f, "JWK kty `{}` is not RSA", Untrusted::new(kty))
+            }
+            KeyError::Algorithm { alg } => {
+                write!(f, "JWK alg `{}` is not RS256", Untrusted::new(alg))
+            }
+            KeyError::Use { key_use } => {
+                write!(f, "JWK use `{}` is not sig", Untrusted::new(key_use))
+            }
             KeyError::MissingMember { name } => write!(f, "JWK member `{name}` is missing"),
             KeyError::Base64 { name } => write!(f, "JWK member `{name}` is not base64url"),
             KeyError::TooShort { bits } => write!(
@@ -171,7 +182,8 @@ impl fmt::Display for VerifyError {
         match self {
             VerifyError::Algorithm { found } => write!(
                 f,
-                "token algorithm `{found}` is refused, only RS256 is accepted"
+                "token algorithm `{}` is refused, only RS256 is accepted",
+                Untrusted::new(found)
             ),
             VerifyError::SignatureLength { expected, found } => write!(
                 f,
@@ -181,7 +193,7 @@ impl fmt::Display for VerifyError {
             ),
             VerifyError::BadSignature => f.write_str("signature does not match"),
             VerifyError::UnknownKeyId { kid: Some(kid) } => {
-                write!(f, "no verification key with kid `{kid}`")
+                write!(f, "no verification key with kid `{}`", Untrusted::new(kid))
             }
             VerifyError::UnknownKeyId { kid: None } => {
                 f.write_str("token has no kid and the key set holds more than one key")
