@@ -75,7 +75,7 @@ mod verify;
 #[cfg(feature = "verify")]
 pub use verify::{
     Jwks, KeyError, LIVEPERSON_V1_PUBLIC_KEY_B64, MAX_RSA_BITS, MIN_RSA_BITS, Rs256Verifier,
-    VerifyError,
+    SkippedKey, VerifyError,
 };
 
 pub use validate::{DEFAULT_LEEWAY, RS256, SENTINEL_ISSUER, Validation, ValidationError};

@@ -212,6 +212,31 @@ mod keys {
             KeyError::Json { message: s.into() }.to_string()
         });
     }
+
+    #[test]
+    fn skipped_keys_escape_kid_and_reason() {
+        // A set whose only key has the hostile text as kid and kty.
+        check(
+            "JWKS holds no RS256 signing key (1 skipped, first key 0 (kid `{}`): \
+             JWK kty `{}` is not RSA)",
+            NAME,
+            |s| {
+                let set = json!({ "keys": [{ "kty": s, "kid": s }] }).to_string();
+                Jwks::from_json_lenient(&set).unwrap_err().to_string()
+            },
+        );
+        check(
+            "JWKS holds no RS256 signing key (1 skipped, first key 0 (kid `{}`): \
+             JWK use `{}` is not sig)",
+            NAME,
+            |s| {
+                let set = json!({ "keys": [{ "kty": "RSA", "kid": s, "use": s }] });
+                Jwks::from_json_lenient(&set.to_string())
+                    .unwrap_err()
+                    .to_string()
+            },
+        );
+    }
 }
 
 /// Every error variant that quotes outside text, built around `s`.
@@ -250,8 +275,8 @@ fn key_messages(_: &str) -> Vec<String> {
 
 #[cfg(feature = "verify")]
 fn key_messages(s: &str) -> Vec<String> {
-    use lp_jwt::{KeyError, VerifyError};
-    let messages = vec![
+    use lp_jwt::{Jwks, KeyError, VerifyError};
+    let mut messages = vec![
         VerifyError::Algorithm { found: s.into() }.to_string(),
         VerifyError::UnknownKeyId {
             kid: Some(s.into()),
@@ -262,6 +287,14 @@ fn key_messages(s: &str) -> Vec<String> {
         KeyError::Use { key_use: s.into() }.to_string(),
         KeyError::Json { message: s.into() }.to_string(),
     ];
+    // A skipped key with a hostile kid and kty, and a hostile document
+    // (whose JSON error message may quote it).
+    let set = json!({ "keys": [{ "kty": s, "kid": s, "alg": s }] });
+    for document in [set.to_string(), s.to_owned()] {
+        if let Err(e) = Jwks::from_json_lenient(&document) {
+            messages.push(e.to_string());
+        }
+    }
     messages
 }
 

@@ -510,9 +510,7 @@ fn server_text_in_messages_is_escaped_and_cut() {
         let body = serde_json::json!({ "access_token": "t", "token_type": token_type });
         check(
             ok(&body.to_string()),
-            malformed(&format!(
-                "token_type is \"{shown}\", expected \"Bearer\""
-            )),
+            malformed(&format!("token_type is \"{shown}\", expected \"Bearer\"")),
         );
     }
 }
