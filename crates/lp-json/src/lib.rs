@@ -4,7 +4,9 @@
 //!
 //! `lp-oauth`, `lp-domain` and `lp-consumer` each turn these `String`
 //! reasons into their own typed `Malformed` errors. [`RetryAfter`] reads
-//! the `Retry-After` header of their throttled or failed answers.
+//! the `Retry-After` header of their throttled or failed answers, and
+//! [`cache_max_age`] the `Cache-Control: max-age` of answers worth keeping
+//! (a key set, a domain map).
 //!
 //! ```
 //! use lp_json::{check_content_type, field, parse_object, text_field};
@@ -29,11 +31,15 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod cache_control;
+
 use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use serde_json::{Map, Value};
+
+pub use cache_control::{MAX_CACHE_AGE, cache_max_age};
 
 /// `Retry-After`: delay seconds or an HTTP date. Shared by the protocol
 /// crates so that every LivePerson answer reads it the same way

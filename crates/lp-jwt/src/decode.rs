@@ -9,6 +9,7 @@ use serde::de::DeserializeSeed;
 use crate::claims::{AppJwtClaims, ClaimsSeed};
 use crate::header::{Header, HeaderSeed};
 use crate::strict::{Ctx, Problem};
+use crate::untrusted::{MESSAGE_CHARS, Untrusted};
 
 /// Longest compact token accepted by [`UnverifiedToken::decode`].
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -124,7 +125,8 @@ pub enum DecodeError {
     DuplicateKey {
         /// The segment.
         segment: Segment,
-        /// The repeated key (shortened if very long).
+        /// The repeated key, as in the token (`Display` shows it escaped
+        /// and cut, see [`crate::Untrusted`]).
         key: String,
         /// Line of the error.
         line: usize,
@@ -198,7 +200,8 @@ impl fmt::Display for DecodeError {
                 message,
             } => write!(
                 f,
-                "{segment} segment: invalid JSON at line {line} column {column}: {message}"
+                "{segment} segment: invalid JSON at line {line} column {column}: {}",
+                Untrusted::new(message).max_chars(MESSAGE_CHARS)
             ),
             DecodeError::NotObject { segment } => {
                 write!(f, "{segment} segment: not a JSON object")
@@ -210,7 +213,8 @@ impl fmt::Display for DecodeError {
                 column,
             } => write!(
                 f,
-                "{segment} segment: duplicate key `{key}` at line {line} column {column}"
+                "{segment} segment: duplicate key `{}` at line {line} column {column}",
+                Untrusted::new(key)
             ),
             DecodeError::WrongType {
                 segment,

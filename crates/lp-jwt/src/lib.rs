@@ -61,6 +61,7 @@ mod claims;
 mod decode;
 mod header;
 mod strict;
+mod untrusted;
 mod validate;
 
 pub use claims::{AppJwtClaims, Audience, NumericDate};
@@ -68,12 +69,13 @@ pub use decode::{
     DEFAULT_MAX_TOKEN_LEN, DecodeError, Segment, UnverifiedToken, assemble, encode_signing_input,
 };
 pub use header::{Header, KidParts};
+pub use untrusted::Untrusted;
 #[cfg(feature = "verify")]
 mod verify;
 #[cfg(feature = "verify")]
 pub use verify::{
     Jwks, KeyError, LIVEPERSON_V1_PUBLIC_KEY_B64, MAX_RSA_BITS, MIN_RSA_BITS, Rs256Verifier,
-    VerifyError,
+    SkippedKey, VerifyError,
 };
 
 pub use validate::{DEFAULT_LEEWAY, RS256, SENTINEL_ISSUER, Validation, ValidationError};

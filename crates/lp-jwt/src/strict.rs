@@ -13,9 +13,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-/// Longest key kept in a duplicate-key error; keys are not secret but a
-/// 16 KiB key would make for an unreadable log line.
-const MAX_KEY_IN_ERROR: usize = 64;
+use crate::untrusted::Untrusted;
 
 /// What went wrong inside a visitor, recorded before the serde error is
 /// returned so the decoder can turn it into a typed error.
@@ -59,7 +57,7 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::NotObject => f.write_str("expected a JSON object"),
-            Problem::Duplicate { key } => write!(f, "duplicate key `{key}`"),
+            Problem::Duplicate { key } => write!(f, "duplicate key `{}`", Untrusted::new(key)),
             Problem::WrongType { name, expected } => write!(f, "`{name}` must be {expected}"),
             Problem::Missing { name } => write!(f, "missing `{name}`"),
             Problem::DateRange { name } => {
@@ -69,20 +67,12 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Builds a duplicate-key problem, shortening very long keys.
+/// A duplicate-key problem. The key is kept whole (it is bounded by the
+/// token's size limit); `Display` of the errors cuts it.
 pub(crate) fn duplicate(key: &str) -> Problem {
-    if key.len() <= MAX_KEY_IN_ERROR {
-        return Problem::Duplicate {
-            key: key.to_owned(),
-        };
+    Problem::Duplicate {
+        key: key.to_owned(),
     }
-    let mut end = MAX_KEY_IN_ERROR;
-    while !key.is_char_boundary(end) {
-        end = end.saturating_sub(1);
-    }
-    let mut short = key.get(..end).unwrap_or_default().to_owned();
-    short.push('…');
-    Problem::Duplicate { key: short }
 }
 
 /// An object key: one of the registered names (by index) or another key.

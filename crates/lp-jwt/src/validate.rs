@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::claims::{AppJwtClaims, NumericDate};
 use crate::header::Header;
+use crate::untrusted::Untrusted;
 
 /// The issuer every AppJWT carries.
 pub const SENTINEL_ISSUER: &str = "Sentinel";
@@ -206,20 +207,36 @@ impl fmt::Display for ValidationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ValidationError::Algorithm { found } => {
-                write!(f, "algorithm `{found}` is not accepted, expected RS256")
+                write!(
+                    f,
+                    "algorithm `{}` is not accepted, expected RS256",
+                    Untrusted::new(found)
+                )
             }
             ValidationError::MissingClaim { claim } => {
                 write!(f, "required claim `{claim}` is missing")
             }
-            ValidationError::Audience { expected } => write!(
-                f,
-                "audience does not name account `{expected}` (nor `le{expected}`)"
-            ),
+            ValidationError::Audience { expected } => {
+                let expected = Untrusted::new(expected);
+                write!(
+                    f,
+                    "audience does not name account `{expected}` (nor `le{expected}`)"
+                )
+            }
             ValidationError::AuthorizedParty { expected } => {
-                write!(f, "authorized party (azp) is not client id `{expected}`")
+                write!(
+                    f,
+                    "authorized party (azp) is not client id `{}`",
+                    Untrusted::new(expected)
+                )
             }
             ValidationError::Issuer { expected, found } => {
-                write!(f, "issuer is `{found}`, expected `{expected}`")
+                write!(
+                    f,
+                    "issuer is `{}`, expected `{}`",
+                    Untrusted::new(found),
+                    Untrusted::new(expected)
+                )
             }
             ValidationError::Expired { exp, now } => {
                 write!(f, "token expired at {exp}, now is {now}")

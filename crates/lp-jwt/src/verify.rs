@@ -10,6 +10,7 @@ use std::fmt;
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 
 use crate::decode::UnverifiedToken;
+use crate::untrusted::{MESSAGE_CHARS, Untrusted};
 use crate::validate::RS256;
 
 /// LivePerson's published v1 public key for AppJWTs (RSA-2048,
@@ -103,7 +104,30 @@ pub enum KeyError {
     /// 3 ..= 2^33 - 1.
     BadNumbers,
     /// A JWKS holds no RS256 signing key.
-    NoUsableKey,
+    NoUsableKey {
+        /// How many keys of the set were left out.
+        skipped: usize,
+        /// The first key left out and why, when there was one.
+        first: Option<Box<SkippedKey>>,
+    },
+}
+
+impl KeyError {
+    /// Whether this says the key is meant for something else (another
+    /// key type, algorithm or use) rather than being a broken RS256 key.
+    fn is_other_purpose(&self) -> bool {
+        matches!(
+            self,
+            KeyError::KeyType { .. } | KeyError::Algorithm { .. } | KeyError::Use { .. }
+        )
+    }
+
+    fn no_usable_key(skipped: Vec<SkippedKey>) -> KeyError {
+        KeyError::NoUsableKey {
+            skipped: skipped.len(),
+            first: skipped.into_iter().next().map(Box::new),
+        }
+    }
 }
 
 impl fmt::Display for KeyError {
@@ -116,10 +140,20 @@ impl fmt::Display for KeyError {
             KeyError::Pem => {
                 f.write_str("no valid `-----BEGIN PUBLIC KEY-----` block in the PEM text")
             }
-            KeyError::Json { message } => write!(f, "invalid JWK JSON: {message}"),
-            KeyError::KeyType { kty } => write!(f, "JWK kty `{kty}` is not RSA"),
-            KeyError::Algorithm { alg } => write!(f, "JWK alg `{alg}` is not RS256"),
-            KeyError::Use { key_use } => write!(f, "JWK use `{key_use}` is not sig"),
+            KeyError::Json { message } => write!(
+                f,
+                "invalid JWK JSON: {}",
+                Untrusted::new(message).max_chars(MESSAGE_CHARS)
+            ),
+            KeyError::KeyType { kty } => {
+                write!(f, "JWK kty `{}` is not RSA", Untrusted::new(kty))
+            }
+            KeyError::Algorithm { alg } => {
+                write!(f, "JWK alg `{}` is not RS256", Untrusted::new(alg))
+            }
+            KeyError::Use { key_use } => {
+                write!(f, "JWK use `{}` is not sig", Untrusted::new(key_use))
+            }
             KeyError::MissingMember { name } => write!(f, "JWK member `{name}` is missing"),
             KeyError::Base64 { name } => write!(f, "JWK member `{name}` is not base64url"),
             KeyError::TooShort { bits } => write!(
@@ -133,7 +167,13 @@ impl fmt::Display for KeyError {
                 )
             }
             KeyError::BadNumbers => f.write_str("RSA modulus or exponent is not usable"),
-            KeyError::NoUsableKey => f.write_str("JWKS holds no RS256 signing key"),
+            KeyError::NoUsableKey { skipped, first } => {
+                f.write_str("JWKS holds no RS256 signing key")?;
+                match first {
+                    Some(first) => write!(f, " ({skipped} skipped, first {first})"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -171,7 +211,8 @@ impl fmt::Display for VerifyError {
         match self {
             VerifyError::Algorithm { found } => write!(
                 f,
-                "token algorithm `{found}` is refused, only RS256 is accepted"
+                "token algorithm `{}` is refused, only RS256 is accepted",
+                Untrusted::new(found)
             ),
             VerifyError::SignatureLength { expected, found } => write!(
                 f,
@@ -181,7 +222,7 @@ impl fmt::Display for VerifyError {
             ),
             VerifyError::BadSignature => f.write_str("signature does not match"),
             VerifyError::UnknownKeyId { kid: Some(kid) } => {
-                write!(f, "no verification key with kid `{kid}`")
+                write!(f, "no verification key with kid `{}`", Untrusted::new(kid))
             }
             VerifyError::UnknownKeyId { kid: None } => {
                 f.write_str("token has no kid and the key set holds more than one key")
@@ -371,6 +412,44 @@ fn check_alg(alg: &str) -> Result<(), VerifyError> {
     }
 }
 
+/// A key of a JWKS that [`Jwks::from_json_lenient`] left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedKey {
+    index: usize,
+    kid: Option<String>,
+    reason: KeyError,
+}
+
+impl SkippedKey {
+    /// Its position in the set's `keys` array, from 0.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Its `kid`, when it has one that is a string.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// Why it cannot be used.
+    pub fn reason(&self) -> &KeyError {
+        &self.reason
+    }
+}
+
+/// `key 2 (kid `legacy`): RSA key has 1024 bits, ...`, the `kid` escaped
+/// and cut like every server-supplied string.
+impl fmt::Display for SkippedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "key {}", self.index)?;
+        match &self.kid {
+            Some(kid) => write!(f, " (kid `{}`)", Untrusted::new(kid))?,
+            None => f.write_str(" (no kid)")?,
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
 /// A set of RS256 keys selected by `kid` (a JWKS, RFC 7517 section 5).
 #[derive(Debug, Clone, Default)]
 pub struct Jwks {
@@ -378,24 +457,64 @@ pub struct Jwks {
 }
 
 impl Jwks {
-    /// Parses `{"keys": [...]}`. Keys for other algorithms or uses (EC
-    /// keys, `enc` keys, non-RS256 `alg`) are skipped; an RSA signing key
-    /// that is malformed or too short is an error, as is a set with no
-    /// usable key.
+    /// Parses `{"keys": [...]}`, strictly: keys meant for something else
+    /// (another `kty` such as EC, an `alg` other than RS256, a `use` other
+    /// than `sig`) are skipped, but an RSA signing key that cannot be used
+    /// (malformed, too short, `x5c` without `n` and `e`) fails the whole
+    /// set with its reason, as does a set with no usable key
+    /// ([`KeyError::NoUsableKey`]).
+    ///
+    /// Use it where the set is yours and a broken key is a mistake to
+    /// report; for a server's set, where one legacy key should not stop
+    /// the others, see [`Jwks::from_json_lenient`].
     pub fn from_json(json: &str) -> Result<Self, KeyError> {
-        let set: jwk::JwkSet = serde_json::from_str(json).map_err(|e| KeyError::Json {
-            message: e.to_string(),
-        })?;
-        let mut keys = Vec::with_capacity(set.keys.len());
-        for key in set.keys {
-            if key.is_rs256_signing_key() {
-                keys.push(key.into_verifier()?);
-            }
+        let (keys, skipped) = jwk::parse_set(json)?;
+        if let Some(broken) = skipped.iter().find(|s| !s.reason.is_other_purpose()) {
+            return Err(broken.reason.clone());
         }
         if keys.is_empty() {
-            return Err(KeyError::NoUsableKey);
+            return Err(KeyError::no_usable_key(skipped));
         }
         Ok(Jwks { keys })
+    }
+
+    /// Parses `{"keys": [...]}`, keeping every usable RS256 signing key
+    /// and reporting each other key as a [`SkippedKey`] (its index, `kid`
+    /// and reason), in set order.
+    ///
+    /// A key is skipped for any reason [`Rs256Verifier::from_jwk`] would
+    /// refuse it: not a JSON object or members of the wrong type
+    /// ([`KeyError::Json`]), another `kty`, `alg` or `use`, a missing or
+    /// non-base64url `n` or `e` (an `x5c`-only key), a modulus outside
+    /// [`MIN_RSA_BITS`] ..= [`MAX_RSA_BITS`] (a 1024-bit legacy key) or
+    /// unusable numbers.
+    ///
+    /// Fails only when the document is not a JWKS (not JSON, no `keys`
+    /// array: [`KeyError::Json`]) or no usable key is left
+    /// ([`KeyError::NoUsableKey`], carrying the number skipped and the
+    /// first one with its reason).
+    ///
+    /// ```
+    /// use lp_jwt::{Jwks, KeyError};
+    ///
+    /// let set = r#"{"keys":[
+    ///     {"kty":"EC","kid":"ec-1","crv":"P-256"},
+    ///     {"kty":"RSA","kid":"legacy","n":"AQAB","e":"AQAB"}
+    /// ]}"#;
+    /// let err = Jwks::from_json_lenient(set).unwrap_err();
+    /// assert!(matches!(err, KeyError::NoUsableKey { skipped: 2, .. }));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "JWKS holds no RS256 signing key (2 skipped, first key 0 (kid `ec-1`): \
+    ///      JWK kty `EC` is not RSA)",
+    /// );
+    /// ```
+    pub fn from_json_lenient(json: &str) -> Result<(Self, Vec<SkippedKey>), KeyError> {
+        let (keys, skipped) = jwk::parse_set(json)?;
+        if keys.is_empty() {
+            return Err(KeyError::no_usable_key(skipped));
+        }
+        Ok((Jwks { keys }, skipped))
     }
 
     /// A set from verifiers (give them ids with [`Rs256Verifier::with_kid`]).
@@ -472,11 +591,47 @@ fn pem_block(pem: &str, label: &str) -> Result<Option<Vec<u8>>, KeyError> {
 mod jwk {
     //! The JWK members this crate reads.
 
-    use super::{KeyError, RS256, Rs256Verifier};
+    use serde_json::value::RawValue;
 
+    use super::{KeyError, RS256, Rs256Verifier, SkippedKey};
+
+    /// The set with its keys still unparsed, so that one key that does not
+    /// parse does not stop the others (serde_json cannot resume after an
+    /// error inside an element). Parsing each key from its own text keeps
+    /// serde's checks, such as a repeated `kty`.
     #[derive(serde::Deserialize)]
-    pub(super) struct JwkSet {
-        pub(super) keys: Vec<Jwk>,
+    struct JwkSet<'a> {
+        #[serde(borrow)]
+        keys: Vec<&'a RawValue>,
+    }
+
+    /// Only the `kid` of a key that did not parse, for the report.
+    #[derive(serde::Deserialize)]
+    struct KidOnly {
+        kid: Option<String>,
+    }
+
+    /// The usable keys of a JWKS and the others with their reasons, both
+    /// in set order. Fails only when `json` is not a JWKS.
+    pub(super) fn parse_set(json: &str) -> Result<(Vec<Rs256Verifier>, Vec<SkippedKey>), KeyError> {
+        let set: JwkSet<'_> = serde_json::from_str(json).map_err(|e| KeyError::Json {
+            message: e.to_string(),
+        })?;
+        let mut keys = Vec::with_capacity(set.keys.len());
+        let mut skipped = Vec::new();
+        for (index, raw) in set.keys.into_iter().enumerate() {
+            match Rs256Verifier::from_jwk(raw.get()) {
+                Ok(key) => keys.push(key),
+                Err(reason) => skipped.push(SkippedKey {
+                    index,
+                    kid: serde_json::from_str::<KidOnly>(raw.get())
+                        .ok()
+                        .and_then(|k| k.kid),
+                    reason,
+                }),
+            }
+        }
+        Ok((keys, skipped))
     }
 
     #[derive(serde::Deserialize)]
@@ -491,12 +646,6 @@ mod jwk {
     }
 
     impl Jwk {
-        pub(super) fn is_rs256_signing_key(&self) -> bool {
-            self.kty == "RSA"
-                && self.alg.as_deref().is_none_or(|a| a == RS256)
-                && self.key_use.as_deref().is_none_or(|u| u == "sig")
-        }
-
         pub(super) fn into_verifier(self) -> Result<Rs256Verifier, KeyError> {
             if self.kty != "RSA" {
                 return Err(KeyError::KeyType { kty: self.kty });

@@ -35,9 +35,11 @@
 //! [`ClientSecret`] and [`AccessToken`] have redacted `Debug` output and no
 //! `Display`; no error of this crate ever contains either. Errors quote
 //! only short, non-secret parts of an answer: the OAuth `error` code and
-//! `error_description` of an error body (control characters escaped, cut to
-//! 64 and 200 characters), and a `token_type` that is not `Bearer`. The
-//! access token and the rest of the body are never quoted. The built request does carry the secret in its body, so
+//! `error_description` of an error body (cut to 64 and 200 characters), and
+//! a `token_type` that is not `Bearer` (cut to 32), each escaped by
+//! [`lp_jwt::Untrusted`] so that it cannot forge a log line. The access
+//! token and the rest of the body are never quoted. The built request does
+//! carry the secret in its body, so
 //! **never log an `http::Request` from [`TokenRequest::to_http`]**: its
 //! `Debug` prints the body bytes as numbers, which is the secret in disguise.
 #![cfg_attr(
@@ -51,6 +53,7 @@ use std::time::Duration;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderValue, Method, StatusCode};
 use lp_json::{check_content_type, field, kind_of, parse_object};
+use lp_jwt::Untrusted;
 use serde_json::{Map, Value};
 
 pub use lp_ids::{AccountId, ClientId, Host, IdError, IdKind};
@@ -277,32 +280,16 @@ pub struct OAuthError {
 }
 
 impl fmt::Display for OAuthError {
-    /// `code` or `code: description`, with control characters escaped and
-    /// long texts shortened, since both come from the server.
+    /// `code` or `code: description`, both written through
+    /// [`lp_jwt::Untrusted`] (escaped, cut after 64 and 200 characters)
+    /// since both come from the server and end up in logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_untrusted(f, &self.error, 64)?;
+        write!(f, "{}", Untrusted::new(&self.error).max_chars(64))?;
         if let Some(d) = &self.error_description {
-            f.write_str(": ")?;
-            write_untrusted(f, d, 200)?;
+            write!(f, ": {}", Untrusted::new(d).max_chars(200))?;
         }
         Ok(())
     }
-}
-
-/// Writes server-supplied text with control characters escaped, cut after
-/// `max` characters, so a hostile answer cannot forge log lines.
-fn write_untrusted(f: &mut fmt::Formatter<'_>, s: &str, max: usize) -> fmt::Result {
-    for (i, c) in s.chars().enumerate() {
-        if i == max {
-            return f.write_str("...");
-        }
-        if c.is_control() {
-            write!(f, "{}", c.escape_default())?;
-        } else {
-            write!(f, "{c}")?;
-        }
-    }
-    Ok(())
 }
 
 /// Why a token response is not a token.
@@ -559,8 +546,10 @@ fn success_from(object: &Map<String, Value>) -> Result<TokenResponse, String> {
         }
     };
     if !token_type.eq_ignore_ascii_case("bearer") {
-        let shown: String = token_type.chars().take(32).collect();
-        return Err(format!("token_type is {shown:?}, expected \"Bearer\""));
+        return Err(format!(
+            "token_type is \"{}\", expected \"Bearer\"",
+            Untrusted::new(token_type).max_chars(32)
+        ));
     }
 
     let expires_in = field(object, "expires_in")

@@ -1,6 +1,7 @@
 //! Integration tests for lp-jwt, one binary with a module per area.
 
 mod decode;
+mod hostile;
 mod props;
 mod strategies;
 mod validate;

@@ -367,11 +367,16 @@ fn jwks_selects_by_kid() {
 
     assert_eq!(
         Jwks::from_json(r#"{"keys":[]}"#).unwrap_err(),
-        KeyError::NoUsableKey
+        KeyError::NoUsableKey {
+            skipped: 0,
+            first: None
+        }
     );
     assert_eq!(
-        Jwks::from_json(r#"{"keys":[{"kty":"EC"}]}"#).unwrap_err(),
-        KeyError::NoUsableKey
+        Jwks::from_json(r#"{"keys":[{"kty":"EC"}]}"#)
+            .unwrap_err()
+            .to_string(),
+        "JWKS holds no RS256 signing key (1 skipped, first key 0 (no kid): JWK kty `EC` is not RSA)"
     );
     assert!(matches!(
         Jwks::from_json(r#"{"keys":{}}"#),
@@ -413,5 +418,267 @@ proptest! {
     fn signed_arbitrary_claims_verify(claims in strategies::claims()) {
         let token = sign(A_PK8, &encode_signing_input(&header("RS256", None), &claims));
         prop_assert_eq!(verify_with(&key_a(), &token), Ok(()));
+    }
+}
+
+const LEGACY_JWK: &str = include_str!("../data/rsa1024.jwk.json");
+const X5C_JWK: &str = include_str!("../data/rsa2048-a.x5c.jwk.json");
+
+/// Key `i` of `jwks.json`, as JSON text.
+fn jwks_key(i: usize) -> String {
+    let set: serde_json::Value = serde_json::from_str(JWKS).unwrap();
+    set["keys"][i].to_string()
+}
+
+/// The `kid`s of a set's keys.
+fn kids(jwks: &Jwks) -> Vec<&str> {
+    jwks.keys().iter().map(|k| k.kid().unwrap_or("-")).collect()
+}
+
+/// The same reason; JSON parser messages only by variant (they are
+/// serde_json's wording, not ours).
+fn same_reason(got: &KeyError, expected: &KeyError) -> bool {
+    match (got, expected) {
+        (KeyError::Json { .. }, KeyError::Json { .. }) => true,
+        _ => got == expected,
+    }
+}
+
+/// A set of `keys` read both ways: leniently it must keep `usable` and
+/// skip `skipped` (index, kid, reason); strictly it must give the same keys
+/// or fail with `strict_error`.
+fn check_set(
+    keys: &[&str],
+    usable: &[&str],
+    skipped: &[(usize, Option<&str>, KeyError)],
+    strict_error: Option<KeyError>,
+) {
+    let set = format!(r#"{{"keys":[{}]}}"#, keys.join(","));
+    let (jwks, got) = Jwks::from_json_lenient(&set).unwrap();
+    assert_eq!(kids(&jwks), usable, "{set}");
+    assert_eq!(got.len(), skipped.len(), "{got:?}");
+    for (got, (index, kid, reason)) in got.iter().zip(skipped) {
+        assert_eq!((got.index(), got.kid()), (*index, *kid), "{got:?}");
+        assert!(same_reason(got.reason(), reason), "{got:?}, not {reason:?}");
+        assert!(got.to_string().starts_with(&format!("key {index} (")));
+    }
+    match (Jwks::from_json(&set), strict_error) {
+        (Ok(strict), None) => assert_eq!(kids(&strict), usable),
+        (Err(got), Some(expected)) => assert!(same_reason(&got, &expected), "{got:?}"),
+        (other, expected) => panic!("strict: {other:?}, expected {expected:?}"),
+    }
+}
+
+#[test]
+fn lenient_jwks_skips_each_kind_of_unusable_key() {
+    let a = jwks_key(1);
+    let b = jwks_key(3);
+    let n_a = serde_json::from_str::<serde_json::Value>(&a).unwrap()["n"].to_string();
+    let json = || KeyError::Json {
+        message: String::new(),
+    };
+    let one_exponent = format!(r#"{{"kty":"RSA","kid":"e-1","n":{n_a},"e":"AQ"}}"#);
+    let no_e = format!(r#"{{"kty":"RSA","kid":"no-e","n":{n_a}}}"#);
+    let other_alg = format!(r#"{{"kty":"RSA","kid":"ps","alg":"PS256","n":{n_a},"e":"AQAB"}}"#);
+    let (ec, enc) = (jwks_key(0), jwks_key(2));
+    // (the key, its kid, why it is skipped, whether a strict read fails).
+    let table: Vec<(&str, Option<&str>, KeyError, bool)> = vec![
+        (
+            LEGACY_JWK,
+            Some("legacy-1024"),
+            KeyError::TooShort { bits: 1024 },
+            true,
+        ),
+        (
+            X5C_JWK,
+            Some("x5c-only"),
+            KeyError::MissingMember { name: "n" },
+            true,
+        ),
+        (
+            &no_e,
+            Some("no-e"),
+            KeyError::MissingMember { name: "e" },
+            true,
+        ),
+        (
+            r#"{"kty":"RSA","kid":"bad-n","n":"@@","e":"AQAB"}"#,
+            Some("bad-n"),
+            KeyError::Base64 { name: "n" },
+            true,
+        ),
+        (&one_exponent, Some("e-1"), KeyError::BadNumbers, true),
+        (
+            &ec,
+            Some("ec"),
+            KeyError::KeyType { kty: "EC".into() },
+            false,
+        ),
+        (
+            r#"{"kty":"oct","kid":"hmac","k":"c2VjcmV0"}"#,
+            Some("hmac"),
+            KeyError::KeyType { kty: "oct".into() },
+            false,
+        ),
+        (
+            &enc,
+            Some("test-b-enc"),
+            KeyError::Use {
+                key_use: "enc".into(),
+            },
+            false,
+        ),
+        (
+            &other_alg,
+            Some("ps"),
+            KeyError::Algorithm {
+                alg: "PS256".into(),
+            },
+            false,
+        ),
+        (r#""not a key""#, None, json(), true),
+        (
+            r#"{"kid":"no-kty","n":"AQAB"}"#,
+            Some("no-kty"),
+            json(),
+            true,
+        ),
+        (r#"{"kty":5,"kid":"number"}"#, Some("number"), json(), true),
+        (
+            r#"{"kty":"RSA","kty":"EC","kid":"dup"}"#,
+            Some("dup"),
+            json(),
+            true,
+        ),
+        (r#"{"kty":"EC","kid":7}"#, None, json(), true),
+    ];
+    for (key, kid, reason, strict_fails) in table {
+        let strict_error = strict_fails.then(|| reason.clone());
+        check_set(
+            &[&a, key, &b],
+            &["test-a", "test-b"],
+            &[(1, kid, reason)],
+            strict_error,
+        );
+    }
+    // Several at once, in set order, and the published set itself.
+    check_set(
+        &[LEGACY_JWK, &a, X5C_JWK, &ec],
+        &["test-a"],
+        &[
+            (0, Some("legacy-1024"), KeyError::TooShort { bits: 1024 }),
+            (2, Some("x5c-only"), KeyError::MissingMember { name: "n" }),
+            (3, Some("ec"), KeyError::KeyType { kty: "EC".into() }),
+        ],
+        Some(KeyError::TooShort { bits: 1024 }),
+    );
+    let (jwks, skipped) = Jwks::from_json_lenient(JWKS).unwrap();
+    assert_eq!(kids(&jwks), ["test-a", "test-b"]);
+    let skipped: Vec<_> = skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        skipped,
+        [
+            "key 0 (kid `ec`): JWK kty `EC` is not RSA",
+            "key 2 (kid `test-b-enc`): JWK use `enc` is not sig",
+        ]
+    );
+    // What is kept verifies.
+    let token = signed(Some("test-a"));
+    assert_eq!(
+        jwks.verify(&UnverifiedToken::decode(&token).unwrap()),
+        Ok(())
+    );
+}
+
+#[test]
+fn lenient_jwks_fails_on_no_jwks_or_no_usable_key() {
+    for document in [
+        "",
+        "[]",
+        "{}",
+        r#"{"keys":{}}"#,
+        r#"{"keys":[1"#,
+        r#"{"keys":null}"#,
+    ] {
+        assert!(
+            matches!(
+                Jwks::from_json_lenient(document),
+                Err(KeyError::Json { .. })
+            ),
+            "{document}"
+        );
+    }
+    assert_eq!(
+        Jwks::from_json_lenient(r#"{"keys":[]}"#).unwrap_err(),
+        KeyError::NoUsableKey {
+            skipped: 0,
+            first: None
+        }
+    );
+    let set = format!(r#"{{"keys":[{LEGACY_JWK},{X5C_JWK}]}}"#);
+    for err in [
+        Jwks::from_json_lenient(&set).unwrap_err(),
+        // Strict reads skip nothing that is broken: the first reason.
+        Jwks::from_json(&set).unwrap_err(),
+    ] {
+        match &err {
+            KeyError::NoUsableKey {
+                skipped: 2,
+                first: Some(first),
+            } => {
+                assert_eq!(first.kid(), Some("legacy-1024"))
+            }
+            KeyError::TooShort { bits: 1024 } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        Jwks::from_json_lenient(&set).unwrap_err().to_string(),
+        "JWKS holds no RS256 signing key (2 skipped, first key 0 (kid `legacy-1024`): \
+         RSA key has 1024 bits, at least 2048 are required)"
+    );
+}
+
+/// A JWKS `keys` element: a real key, a broken variant of one, or any JSON.
+fn jwk_element() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(jwks_key(1)),
+        Just(jwks_key(0)),
+        Just(LEGACY_JWK.to_owned()),
+        Just(X5C_JWK.trim().to_owned()),
+        strategies::json_value().prop_map(|v| v.to_string()),
+        (strategies::text(), strategies::text(), strategies::text()).prop_map(|(kty, kid, n)| {
+            serde_json::json!({ "kty": kty, "kid": kid, "n": n, "e": "AQAB" }).to_string()
+        }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn lenient_jwks_never_panics_on_arbitrary_text(s in any::<String>()) {
+        let _ = Jwks::from_json_lenient(&s);
+    }
+
+    #[test]
+    fn lenient_jwks_accounts_for_every_key(keys in prop::collection::vec(jwk_element(), 0..6)) {
+        let set = format!(r#"{{"keys":[{}]}}"#, keys.join(","));
+        match Jwks::from_json_lenient(&set) {
+            Ok((jwks, skipped)) => {
+                prop_assert!(!jwks.keys().is_empty());
+                prop_assert_eq!(jwks.keys().len() + skipped.len(), keys.len());
+                prop_assert!(skipped.windows(2).all(|w| w[0].index() < w[1].index()));
+                prop_assert!(skipped.iter().all(|s| s.index() < keys.len()));
+                // A strict read keeps the same keys or fails.
+                if let Ok(strict) = Jwks::from_json(&set) {
+                    prop_assert_eq!(strict.keys(), jwks.keys());
+                }
+            }
+            Err(KeyError::NoUsableKey { skipped, first }) => {
+                prop_assert_eq!(skipped, keys.len());
+                prop_assert_eq!(first.is_some(), !keys.is_empty());
+                prop_assert!(Jwks::from_json(&set).is_err());
+            }
+            Err(other) => prop_assert!(false, "{other:?} for {set}"),
+        }
     }
 }

@@ -489,3 +489,28 @@ fn retry_after_delay_from_now() {
         )),
     );
 }
+
+#[test]
+fn server_text_in_messages_is_escaped_and_cut() {
+    // The OAuth error body, through `lp_jwt::Untrusted`.
+    for (error, description, shown) in [
+        ("a\u{1b}[31m", None, r"a\u{1b}[31m"),
+        ("c", Some("x\\n\r\nINFO forged"), r"c: x\\n\r\nINFO forged"),
+        ("Zürich", Some("東京"), "Zürich: 東京"),
+        ("bidi\u{202e}", Some("\u{2028}"), r"bidi\u{202e}: \u{2028}"),
+    ] {
+        let e = oauth(error, description, None).unwrap();
+        assert_eq!(e.to_string(), shown);
+    }
+    // A token_type other than Bearer, cut after 32 characters.
+    for (token_type, shown) in [
+        ("mac\u{1b}[0m", r"mac\u{1b}[0m"),
+        (&"t".repeat(10_000), &format!("{}...", "t".repeat(32))),
+    ] {
+        let body = serde_json::json!({ "access_token": "t", "token_type": token_type });
+        check(
+            ok(&body.to_string()),
+            malformed(&format!("token_type is \"{shown}\", expected \"Bearer\"")),
+        );
+    }
+}
