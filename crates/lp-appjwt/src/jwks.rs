@@ -7,7 +7,7 @@ use std::fmt;
 use http::header::{ACCEPT, HeaderValue};
 use http::{Method, StatusCode};
 use lp_ids::Host;
-use lp_jwt::{Jwks, KeyError};
+use lp_jwt::{Jwks, KeyError, SkippedKey};
 use lp_oauth::RetryAfter;
 
 /// The path of Sentinel's key set: `https://{sentinel}/sentinel/well-known/jwks`.
@@ -47,6 +47,15 @@ pub fn jwks_request(uri: &http::Uri) -> http::Request<Vec<u8>> {
 pub fn parse_jwks_response<B: AsRef<[u8]>>(
     response: &http::Response<B>,
 ) -> Result<Jwks, JwksError> {
+    parse_jwks_response_lenient(response).map(|(keys, _)| keys)
+}
+
+/// [`parse_jwks_response`], also telling which keys of the set could not
+/// be used and why (a 1024-bit key, an `x5c`-only key, an EC key, ...);
+/// it fails only when no usable key is left.
+pub fn parse_jwks_response_lenient<B: AsRef<[u8]>>(
+    response: &http::Response<B>,
+) -> Result<(Jwks, Vec<SkippedKey>), JwksError> {
     let status = response.status();
     if status != StatusCode::OK {
         let retry_after = (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
@@ -66,7 +75,7 @@ pub fn parse_jwks_response<B: AsRef<[u8]>>(
     let text = std::str::from_utf8(body).map_err(|e| JwksError::NotUtf8 {
         position: e.valid_up_to(),
     })?;
-    Jwks::from_json(text).map_err(JwksError::Keys)
+    Jwks::from_json_lenient(text).map_err(JwksError::Keys)
 }
 
 /// Why a key set could not be fetched or used.
@@ -214,7 +223,10 @@ mod tests {
         check(
             200,
             b"{\"keys\":[]}",
-            Err(JwksError::Keys(KeyError::NoUsableKey)),
+            Err(JwksError::Keys(KeyError::NoUsableKey {
+                skipped: 0,
+                first: None,
+            })),
         );
         check(
             200,
@@ -248,7 +260,13 @@ mod tests {
         check(status(429), true);
         check(status(404), false);
         check(status(401), false);
-        check(JwksError::Keys(KeyError::NoUsableKey), false);
+        check(
+            JwksError::Keys(KeyError::NoUsableKey {
+                skipped: 0,
+                first: None,
+            }),
+            false,
+        );
         check(JwksError::NotUtf8 { position: 0 }, false);
     }
 }

@@ -83,31 +83,41 @@
 //!
 //! # Behaviour
 //!
+//! Every cache (the AppJWT, the Domain API map, each key set, each
+//! ConsumerJWS) follows the same rules, written once: **no caller waits on
+//! a refresh while a usable value exists**; one fetch at a time per cache,
+//! in a task of its own that a caller's timeout never cancels; every
+//! caller's wait ends at its own deadline; a server's "wait" or "no" is
+//! remembered ([`FailureMemory`]).
+//!
 //! - **Domain lookup**: the whole service map of the account is fetched
 //!   from the Domain API (`api.liveperson.net` unless
-//!   [`AppJwtClientBuilder::csds_host`] says otherwise) and cached for the
-//!   domain TTL (default [`lp_domain::DEFAULT_TTL`]). A connection error to
-//!   Sentinel drops the cached map so the next attempt looks it up again.
+//!   [`AppJwtClientBuilder::csds_host`] says otherwise). After the domain
+//!   TTL (default [`lp_domain::DEFAULT_TTL`]) it is looked up again in the
+//!   background while the old map is used; while lookups fail, the old
+//!   map is used for up to [`DEFAULT_DOMAIN_MAX_STALENESS`] (24 h). A
+//!   connection error to Sentinel makes the map due (looked up again in
+//!   the background), it is not dropped.
 //!   [`AppJwtClientBuilder::sentinel_host`] skips the lookup altogether.
 //! - **Verification**: every token's RS256 signature is checked before its
 //!   claims are read, with the keys named by [`VerifyWith`] (see
 //!   [Verification](#verification)). A refused signature is
-//!   [`Error::Verify`]: not retried, not cached.
+//!   [`Error::Verify`]: not retried, not cached, remembered.
 //! - **Validation**: every token is decoded and checked against the
 //!   account (`aud`), client id (`azp`) and issuer (`Sentinel`), with the
 //!   injectable [`Clock`] for `exp` and `iat`.
 //! - **Lifetime**: the shorter of `expires_in` and `exp` minus the clock's
 //!   time (whichever Sentinel sent, if only one), capped at
 //!   [`MAX_LIFETIME`], measured on tokio's monotonic clock from the moment
-//!   the request was sent. A token is never handed out past its own `exp`.
+//!   the request was sent. A token is never handed out past its own `exp`;
+//!   a token with no lifetime left is [`Error::NoLifetime`].
 //! - **Refresh ahead**: once less than 5 minutes (plus a random jitter of
-//!   up to 60 s; at most half the lifetime) remain, the next caller
-//!   refreshes while every other caller keeps getting the cached token. If
-//!   that refresh fails the cached token is still handed out, a warning is
-//!   logged, and the refresh is retried after a backoff. Callers only see an
-//!   error once no valid token is left. A refresh that gets no answer is
-//!   abandoned after the retry deadline, or when the cached token ends if
-//!   that is sooner, and counts as failed.
+//!   up to 60 s; at most half the lifetime) remain, a background task
+//!   refreshes the token (if it was used since the last refresh), with the
+//!   whole retry policy, while every caller keeps getting the cached one.
+//!   If the refresh fails, a warning is logged and it is tried again after
+//!   the failure's hold-off. Callers only see an error once no valid token
+//!   is left.
 //! - **Single flight**: however many tasks call [`AppJwtClient::token`] on
 //!   a cold or expired cache, one request goes to Sentinel (and at most one
 //!   to the Domain API); the others wait for it and share its outcome. The
@@ -115,13 +125,19 @@
 //! - **Retries**: see [`RetryPolicy`]: never for a 4xx other than 429 or a
 //!   token that fails validation; `Retry-After` (at least 1 s) for 429;
 //!   exponential backoff with full jitter for 5xx and connection errors.
-//! - **Invalidation**: [`AppJwtClient::invalidate`] after a 401, rate
-//!   limited (default one per 5 s).
-//! - **Cancellation**: there is no background task; a refresh or fetch
-//!   runs inside the task of the caller that started it. A caller that
+//! - **Failure memory**: after a failed fetch no request is sent before its
+//!   hold-off: `Retry-After` for a 429, the backoff for 5xx, 5 s doubling
+//!   to 5 minutes for a rejection. Callers without a valid token get
+//!   [`Error::Backoff`] meanwhile. See [`FailureMemory`].
+//! - **Invalidation**: [`AppJwtClient::invalidate_token`] (or
+//!   [`AppJwtClient::invalidate`]) after a 401, rate limited (default one
+//!   per 5 s).
+//! - **Cancellation**: fetches run in tasks of their own. A caller that
 //!   drops its [`AppJwtClient::token`] future (a timeout around it, a
-//!   `select!`) abandons that request; callers waiting for it are not
-//!   harmed, and the next one to get the turn asks again.
+//!   `select!`) stops waiting; the fetch goes on for the others. Dropping
+//!   the last clone of the client stops its tasks.
+//! - **Health**: [`AppJwtClient::status`] returns a [`Status`] (expiry,
+//!   [`TokenState`], last failure, consecutive failures, next attempt).
 //! - **Tracing**: spans `appjwt.lookup`, `appjwt.fetch` and
 //!   `appjwt.consumer` with `status` and `latency_ms`. The client secret
 //!   and tokens are never logged, and never appear in `Debug`, `Display`
@@ -253,14 +269,19 @@
 //! Only RS256 with RSA keys of 2048 to 8192 bits is accepted; the token's
 //! `alg` never picks the algorithm, `none` and `HS256` are refused.
 //!
-//! A fetched key set is kept until a token names a `kid` it does not hold.
-//! Then the set is fetched once more, to follow a key rotation, but at most
-//! once per [`AppJwtClientBuilder::jwks_refetch_min_interval`] (default
-//! 30 s), so a stream of tokens with an unknown `kid` cannot make the client
-//! hammer the key set endpoint. Fetches are single-flight like token
-//! fetches. A key set answered with 5xx, 429 or a connection failure is
-//! retried under the [`RetryPolicy`] (together with a new token request);
-//! another status or an unusable document is [`Error::Jwks`].
+//! A fetched key set is fetched again in the background after its
+//! `Cache-Control: max-age`, or [`DEFAULT_JWKS_REFRESH_INTERVAL`] (1 h)
+//! without one; meanwhile the old set is used. When a token names a `kid`
+//! the set does not hold, the set is fetched once more, to follow a key
+//! rotation, but not within
+//! [`AppJwtClientBuilder::jwks_refetch_min_interval`] (default 30 s) of the
+//! last such refetch that succeeded, so a stream of tokens with an unknown
+//! `kid` cannot make the client hammer the key set endpoint. Keys that
+//! cannot be used (a 1024-bit key, an `x5c`-only key, an EC key) are
+//! skipped with a warning naming their `kid`; only a set with no usable
+//! key is [`Error::Jwks`]. The set is got before the token request, so a
+//! key set that cannot be had costs no token request; 5xx, 429 and
+//! connection failures are retried under the [`RetryPolicy`].
 //!
 //! Testing against `lp-emulator`? It signs with its own key and publishes
 //! it at the usual JWKS path for both API versions, so use
@@ -274,6 +295,10 @@
 //! - `hyper-transport` (default): [`HyperTransport`], hyper over rustls
 //!   (ring), the transport used when none is given. Without it the crate
 //!   has no network stack and needs a [`Transport`] from the caller.
+//! - `metrics`: counters and a gauge through the `metrics` facade:
+//!   `appjwt_fetches_total{cache,outcome}`, `appjwt_stale_served_total`,
+//!   `appjwt_coalesced_total`, `appjwt_fast_fails_total{cache,reason}` and
+//!   `appjwt_token_expires_in_seconds`.
 //!
 //! Signature verification (lp-jwt's `verify` feature, with `ring`) is not a
 //! feature: it is always compiled in, also with `default-features = false`,
@@ -310,7 +335,7 @@ pub use hyper_transport::{
 };
 pub use jwks::{
     DEFAULT_MAX_JWKS_BODY, JWKS_PATH, JwksError, jwks_request, parse_jwks_response,
-    sentinel_jwks_uri,
+    parse_jwks_response_lenient, sentinel_jwks_uri,
 };
 pub use retry::{FailureMemory, RetryPolicy};
 pub use transport::{Transport, TransportError, TransportErrorKind, TransportFuture};

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::Error;
-use crate::jwks::{jwks_request, parse_jwks_response, sentinel_jwks_uri};
+use crate::jwks::{jwks_request, parse_jwks_response_lenient, sentinel_jwks_uri};
 use crate::refresh::{FetchFuture, Memory, Progress, Refresh, Stamped, Want};
 use crate::transport::Transport;
 
@@ -305,10 +305,17 @@ async fn fetch(
         Error::Transport(e)
     })?;
     span.record("status", response.status().as_u16());
-    let keys = parse_jwks_response(&response).map_err(|e| {
+    let (keys, skipped) = parse_jwks_response_lenient(&response).map_err(|e| {
         span.in_scope(|| tracing::info!(error = %e, "key set refused"));
         Error::Jwks(e)
     })?;
+    for key in &skipped {
+        // The Display quotes the kid escaped and cut.
+        span.in_scope(|| tracing::warn!(key = %key, "key set: key skipped"));
+    }
+    // The server's `Cache-Control: max-age` decides when the set is
+    // fetched again, when it sent one.
+    let fresh = lp_json::cache_max_age(response.headers()).unwrap_or(fresh);
     span.in_scope(|| tracing::info!(keys = keys.keys().len(), "key set fetched"));
     let at = |d: Duration| started.checked_add(d).unwrap_or(started);
     Ok(Stamped::new(
