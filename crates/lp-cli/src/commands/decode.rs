@@ -191,10 +191,11 @@ pub async fn run(a: DecodeArgs) -> Result<(), Failure> {
 fn token_text(input: &str) -> &str {
     let text = input.trim();
     let bearer = text
-        .get(..7)
-        .filter(|p| p.eq_ignore_ascii_case("bearer "))
-        .map(|_| text[7..].trim_start());
-    bearer.unwrap_or(text)
+        .get(..6)
+        .filter(|p| p.eq_ignore_ascii_case("bearer"))
+        .map(|_| &text[6..])
+        .filter(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace));
+    bearer.map_or(text, str::trim_start)
 }
 
 fn read_stdin() -> Result<String, Failure> {
@@ -223,7 +224,8 @@ mod tests {
         check("Bearer a.b.c", "a.b.c");
         check("bearer  a.b.c", "a.b.c");
         check(" BEARER a.b.c\n", "a.b.c");
-        check("Bearer", "Bearer");
+        check("Bearer", "");
+        check("Bearer \n", "");
         check("Bearera.b.c", "Bearera.b.c");
         check("", "");
         check("é", "é");

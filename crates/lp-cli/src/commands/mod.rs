@@ -279,7 +279,7 @@ fn advice(e: &Error, a: &ClientArgs, watch: &Watch) -> Option<String> {
                 )),
                 TransportErrorKind::Tls if loopback(&host) => Some(format!(
                     "{host} is not trusted: for `appjwt emulator` pass --ca-file with \
-                     the file its --ca-out wrote (or set LP_CA_FILE)"
+                     the file `appjwt emulator --ca-out` wrote (or set LP_CA_FILE)"
                 )),
                 TransportErrorKind::Tls => Some(format!(
                     "{host} is not trusted: pass --ca-file with the CA that signed its certificate"
