@@ -278,8 +278,8 @@ fn advice(e: &Error, a: &ClientArgs, watch: &Watch) -> Option<String> {
                      (--csds-host, --sentinel-host)"
                 )),
                 TransportErrorKind::Tls if loopback(&host) => Some(format!(
-                    "{host} is not trusted: for `appjwt emulator` pass --ca-file with \
-                     the file `appjwt emulator --ca-out` wrote (or set LP_CA_FILE)"
+                    "{host} is not trusted: if it is `appjwt emulator`, pass --ca-file with \
+                     the file its `--ca-out` wrote (or set LP_CA_FILE)"
                 )),
                 TransportErrorKind::Tls => Some(format!(
                     "{host} is not trusted: pass --ca-file with the CA that signed its certificate"

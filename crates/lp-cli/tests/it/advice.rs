@@ -118,6 +118,33 @@ async fn bad_input_is_refused_before_any_request_with_advice() {
             "set LP_CLIENT_SECRET or pass --client-secret-file",
         ),
         (
+            base(&["--account", ACCOUNT, "--ca-file", &ca, "--csds-host", "a b"]),
+            "--csds-host: host has invalid character ' ' at byte 1 (expected HOST[:PORT])",
+        ),
+        (
+            Cli::new(&["token", "--client-id", CLIENT_ID, "--verify-with", &missing])
+                .args(&good)
+                .secret_env(SECRET),
+            "cannot read --verify-with",
+        ),
+        (
+            Cli::new(&["token", "--client-id", CLIENT_ID, "--verify-with", &missing])
+                .args(&good)
+                .secret_env(SECRET),
+            "(os error 2)",
+        ),
+        (
+            Cli::new(&[
+                "token",
+                "--client-id",
+                CLIENT_ID,
+                "--client-secret-file",
+                &missing,
+            ])
+            .args(&good),
+            "cannot read --client-secret-file",
+        ),
+        (
             Cli::new(&["domains", "--account", "abc", "--csds-host", &host]),
             "is digits only",
         ),
@@ -199,7 +226,7 @@ async fn network_and_server_errors_say_what_to_do() {
         (
             token(&["--csds-host", &host]),
             3,
-            "for `appjwt emulator` pass --ca-file with the file `appjwt emulator --ca-out` wrote",
+            "if it is `appjwt emulator`, pass --ca-file with the file its `--ca-out` wrote",
         ),
         (
             token(&[
