@@ -4,7 +4,7 @@
 use lp_emulator::{Endpoint, Fault};
 
 use crate::support::{
-    ACCOUNT, CLIENT_ID, Cli, Out, SECRET, closed_port, emulator, start, temp_path,
+    ACCOUNT, CLIENT_ID, Cli, Out, SECRET, closed_port, emulator, start, temp_path, token_once,
 };
 
 /// Every `--flag` an error line mentions must be one `appjwt COMMAND`
@@ -199,19 +199,7 @@ async fn network_and_server_errors_say_what_to_do() {
     let host = emu.host();
     let ca = emu.ca();
     let nowhere = format!("127.0.0.1:{}", closed_port());
-    let token = |args: &[&str]| {
-        Cli::new(&[
-            "token",
-            "--account",
-            ACCOUNT,
-            "--client-id",
-            CLIENT_ID,
-            "--retries",
-            "0",
-        ])
-        .args(args)
-        .secret_env(SECRET)
-    };
+    let token = token_once;
     let cases: Vec<(Cli, i32, &str)> = vec![
         (
             token(&["--csds-host", &nowhere]),
@@ -314,20 +302,7 @@ async fn a_refused_signature_names_the_key_and_the_fix() {
     let kid = emu.handle.current_kid();
     let host = emu.host();
     let ca = emu.ca();
-    let token = |args: &[&str]| {
-        Cli::new(&[
-            "token",
-            "--account",
-            ACCOUNT,
-            "--client-id",
-            CLIENT_ID,
-            "--retries",
-            "0",
-        ])
-        .args(&["--csds-host", &host, "--ca-file", &ca])
-        .args(args)
-        .secret_env(SECRET)
-    };
+    let token = |args: &[&str]| token_once(&["--csds-host", &host, "--ca-file", &ca]).args(args);
     for verify in [&[][..], &["--verify-with", "static"][..]] {
         let out = token(verify).run().await;
         out.expect(1, "access token signature refused");

@@ -5,7 +5,9 @@ use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
 
-use crate::support::{ACCOUNT, CLIENT_ID, Cli, SECRET, SEED_TOKEN, closed_port, emulator, start};
+use crate::support::{
+    ACCOUNT, CLIENT_ID, Cli, SECRET, SEED_TOKEN, closed_port, emulator, start, token_once,
+};
 
 /// Runs `appjwt ARGS` on a pseudo-terminal (util-linux `script`), feeding
 /// `input`; returns the exit code and everything the terminal showed.
@@ -44,20 +46,7 @@ async fn format_json_makes_errors_one_json_object_on_the_last_line() {
     let host = emu.host();
     let ca = emu.ca();
     let nowhere = format!("127.0.0.1:{}", closed_port());
-    let token = |args: &[&str]| {
-        Cli::new(&[
-            "token",
-            "--format",
-            "json",
-            "--account",
-            ACCOUNT,
-            "--client-id",
-            CLIENT_ID,
-        ])
-        .args(&["--retries", "0"])
-        .args(args)
-        .secret_env(SECRET)
-    };
+    let token = |args: &[&str]| token_once(&["--format", "json"]).args(args);
     let cases: Vec<(Cli, i32, &str, &str)> = vec![
         (
             token(&["--csds-host", &host, "--ca-file", &ca]),

@@ -108,6 +108,15 @@ impl Emu {
     }
 }
 
+/// `appjwt token` for the test client, one attempt, the secret in the
+/// environment, and `args` (hosts, CA, verification) added.
+pub fn token_once(args: &[&str]) -> Cli {
+    Cli::new(&["token", "--account", ACCOUNT, "--client-id", CLIENT_ID])
+        .args(&["--retries", "0"])
+        .args(args)
+        .secret_env(SECRET)
+}
+
 /// A unique path in cargo's scratch directory for integration tests.
 pub fn temp_path(name: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
