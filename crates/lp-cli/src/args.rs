@@ -116,6 +116,8 @@ pub struct ClientArgs {
     #[arg(long, env = "LP_CLIENT_ID", value_name = "ID")]
     pub client_id: String,
 
+    // LP_CLIENT_SECRET itself is read by hand, never through clap's `env`:
+    // `--help` prints the current value of every variable it knows.
     /// Read the client secret from this file (a trailing newline is ignored)
     /// instead of LP_CLIENT_SECRET.
     #[arg(long, env = "LP_CLIENT_SECRET_FILE", value_name = "PATH")]

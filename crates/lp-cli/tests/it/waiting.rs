@@ -42,7 +42,7 @@ async fn a_silent_server_is_named_after_2s_and_cut_off_at_the_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fast_answer_prints_no_progress_line() {
+async fn a_slow_answer_gets_one_line_and_a_fast_one_none() {
     let emu = start(emulator()).await;
     emu.handle.inject(
         Endpoint::Token,
