@@ -19,6 +19,7 @@ commands:
           dependency invariants; stops at the first failure
   bench   the benchmarks against the peer crates; writes BENCHMARKS.md
   soak    the long soak/load run against the emulator (CI runs a short one)
+  man     the appjwt man pages (one per command) into target/man
   help    this text
 ";
 
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
+        Some("man") => man(),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -116,6 +118,28 @@ fn ci() -> Result<(), String> {
     }
     check_dependency_invariants()?;
     eprintln!("xtask: ci passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// `appjwt man --out-dir target/man`: the pages come from the binary's own
+/// clap definition, so xtask needs no dependency for them.
+fn man() -> Result<(), String> {
+    let status = cargo()
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "lp-cli",
+            "--bin",
+            "appjwt",
+            "--",
+        ])
+        .args(["man", "--out-dir", "target/man"])
+        .status()
+        .map_err(|e| format!("cannot run cargo for man: {e}"))?;
+    if !status.success() {
+        return Err(format!("man failed ({status})"));
+    }
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -21,6 +22,12 @@ Exit codes:
 ///
 /// The client secret is never taken on the command line (it would show in
 /// `ps` and shell history): set LP_CLIENT_SECRET or pass --client-secret-file.
+///
+/// Every option that says where to connect or who the client is can also
+/// come from the environment (LP_ACCOUNT, LP_CLIENT_ID, LP_CSDS_HOST,
+/// LP_SENTINEL_HOST, LP_CA_FILE, LP_VERIFY_WITH, ...; each option's help
+/// names its variable); a flag on the command line beats the variable.
+/// `appjwt emulator --env-out FILE` writes them for a local emulator.
 #[derive(Debug, Parser)]
 #[command(
     name = "appjwt",
@@ -56,54 +63,80 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the Sentinel + Domain API emulator as a server until interrupted.
     ///
-    /// It signs with its own throw-away key, so check its tokens with
-    /// `appjwt token --ca-file PEM --verify-with jwks` (or `--api v2`).
+    /// Once it listens it prints the `export LP_...` line that points
+    /// `appjwt` at it (or writes it to --env-out FILE), then one line per
+    /// request. It signs with its own throw-away key, so its tokens are
+    /// checked with `--verify-with jwks`, which that line sets.
     Emulator(EmulatorArgs),
+    /// Print a shell completion script: `appjwt completions bash >
+    /// /etc/bash_completion.d/appjwt`, or zsh, fish, powershell.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a
+    /// directory: `appjwt man | man -l -`.
+    Man(ManArgs),
 }
 
 /// Where to reach LivePerson and whom to trust.
 #[derive(Debug, Args)]
 pub struct Connection {
-    /// Domain API (CSDS) host, with an optional port.
-    #[arg(long, value_name = "HOST[:PORT]", default_value = "api.liveperson.net")]
+    /// Domain API (CSDS) host, with an optional port; no scheme, no path.
+    #[arg(
+        long,
+        env = "LP_CSDS_HOST",
+        value_name = "HOST[:PORT]",
+        default_value = "api.liveperson.net"
+    )]
     pub csds_host: String,
 
     /// Extra trusted root certificates (PEM), e.g. the emulator's CA.
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, env = "LP_CA_FILE", value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
+
+    /// Give up when the whole command has not finished after this long
+    /// (`500ms`, `10s`, `2m`; a bare number is seconds), retries included.
+    #[arg(
+        long,
+        env = "LP_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = parse_duration
+    )]
+    pub timeout: Duration,
 }
 
 /// Who the client is, where it connects, and how tokens are checked:
 /// shared by `token` and `consumer-jws`.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// LivePerson account (site) id.
-    #[arg(long, value_name = "ACC")]
+    /// LivePerson account (site) id, digits only.
+    #[arg(long, env = "LP_ACCOUNT", value_name = "ACC")]
     pub account: String,
 
     /// OAuth client id (the app installation id).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, env = "LP_CLIENT_ID", value_name = "ID")]
     pub client_id: String,
 
+    // LP_CLIENT_SECRET itself is read by hand, never through clap's `env`:
+    // `--help` prints the current value of every variable it knows.
     /// Read the client secret from this file (a trailing newline is ignored)
     /// instead of LP_CLIENT_SECRET.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, env = "LP_CLIENT_SECRET_FILE", value_name = "PATH")]
     pub client_secret_file: Option<PathBuf>,
 
     #[command(flatten)]
     pub connection: Connection,
 
     /// Sentinel host; skips the Domain API lookup.
-    #[arg(long, value_name = "HOST[:PORT]")]
+    #[arg(long, env = "LP_SENTINEL_HOST", value_name = "HOST[:PORT]")]
     pub sentinel_host: Option<String>,
 
     /// Retries after a failed first attempt (5xx, 429, connection trouble),
     /// with exponential backoff; rejected credentials are never retried.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, env = "LP_RETRIES", value_name = "N", default_value_t = 3)]
     pub retries: u32,
 
     /// Sentinel token endpoint version.
-    #[arg(long, value_enum, default_value_t = Api::V1)]
+    #[arg(long, env = "LP_API", value_enum, default_value_t = Api::V1)]
     pub api: Api,
 
     /// Whose key checks the AppJWT's RS256 signature: auto, static, jwks,
@@ -117,6 +150,7 @@ pub struct ClientArgs {
     /// `./jwks` for a file named like a keyword).
     #[arg(
         long = "verify-with",
+        env = "LP_VERIFY_WITH",
         visible_alias = "verify",
         value_name = "auto|static|jwks|none|FILE",
         default_value = "auto",
@@ -174,7 +208,7 @@ pub struct ConsumerJwsArgs {
     pub ext_consumer_id: String,
 
     /// idp host; skips the Domain API lookup for it.
-    #[arg(long, value_name = "HOST[:PORT]")]
+    #[arg(long, env = "LP_IDP_HOST", value_name = "HOST[:PORT]")]
     pub idp_host: Option<String>,
 
     /// What to print on stdout.
@@ -202,13 +236,27 @@ pub enum Api {
 pub enum TokenFormat {
     /// Only the access token and a newline, for `$(appjwt token ...)`.
     Token,
-    /// One JSON object: access_token, token_type, expires_at, header, claims.
+    /// One JSON object: access_token, token_type, expires_at, header,
+    /// claims. `expires_at` is the token's `exp` (Unix seconds), or, for a
+    /// token without `exp`, when the client stops using it.
     Json,
 }
 
+/// Shown at the end of `appjwt decode --help`.
+const DECODE_EXIT_CODES: &str = "\
+Exit codes:
+  0  the token decodes, has not expired, and passes every check asked for
+  1  the token has expired (also without --account), its signature is
+     refused, or it is not for --account / --client-id
+  2  no token, a token that does not decode, an unreadable key file
+  3  a --jwks URL cannot be fetched";
+
 #[derive(Debug, Args)]
+#[command(after_help = DECODE_EXIT_CODES)]
 pub struct DecodeArgs {
-    /// The token; `-` or nothing reads it from stdin.
+    /// The token; `-` or nothing reads it from stdin. Surrounding
+    /// whitespace and a `Bearer ` prefix are ignored, so a pasted
+    /// `Authorization` value works.
     #[arg(value_name = "TOKEN|-")]
     pub token: Option<String>,
 
@@ -254,8 +302,8 @@ pub enum TextOrJson {
 
 #[derive(Debug, Args)]
 pub struct DomainsArgs {
-    /// LivePerson account (site) id.
-    #[arg(long, value_name = "ACC")]
+    /// LivePerson account (site) id, digits only.
+    #[arg(long, env = "LP_ACCOUNT", value_name = "ACC")]
     pub account: String,
 
     /// Show only this service (case sensitive), e.g. `sentinel`.
@@ -283,13 +331,19 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "PEM")]
     pub ca_out: PathBuf,
 
-    /// Account of the registered client.
-    #[arg(long, value_name = "ACC", default_value = "56072331")]
+    /// Account of the registered client, digits only.
+    #[arg(
+        long,
+        env = "LP_ACCOUNT",
+        value_name = "ACC",
+        default_value = "56072331"
+    )]
     pub account: String,
 
     /// Client id of the registered client; its secret is LP_CLIENT_SECRET.
     #[arg(
         long,
+        env = "LP_CLIENT_ID",
         value_name = "ID",
         default_value = "75588e18-0213-4e33-8174-883acac7e3c4"
     )]
@@ -298,4 +352,105 @@ pub struct EmulatorArgs {
     /// Token lifetime in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     pub lifetime: u64,
+
+    /// Write the `export LP_...` line to this file (mode 0600) instead of
+    /// stdout, once the emulator listens; `. FILE` then points `appjwt` at
+    /// it. The file appears whole or not at all, so a script can wait for it.
+    #[arg(long, value_name = "FILE")]
+    pub env_out: Option<PathBuf>,
+
+    /// Without LP_CLIENT_SECRET, make up a random secret and add it to the
+    /// export line (LP_CLIENT_SECRET=...). It is printed nowhere else.
+    #[arg(long)]
+    pub print_secret: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `appjwt.1` and one `appjwt-COMMAND.1` per command into this
+    /// directory instead of printing `appjwt.1`.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds; at most a day
+/// and more than zero, so that a typo cannot make a command wait forever
+/// or fail at once.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let text = value.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let expected = || format!("expected a duration like 500ms, 10s or 2m, got {value:?}");
+    let n: u64 = number.parse().map_err(|_| expected())?;
+    let millis = match unit {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1_000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => return Err(expected()),
+    };
+    match millis {
+        Some(0) => Err(format!(
+            "{value:?} is zero: give a duration of at least 1ms"
+        )),
+        Some(ms) if ms <= 86_400_000 => Ok(Duration::from_millis(ms)),
+        _ => Err(format!("{value:?} is more than a day (24h)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn durations() {
+        let check = |text: &str, want: Result<u64, &str>| {
+            let got = parse_duration(text).map(|d| u64::try_from(d.as_millis()).unwrap_or(0));
+            match (got, want) {
+                (Ok(ms), Ok(w)) => assert_eq!(ms, w, "{text}"),
+                (Err(e), Err(needle)) => assert!(e.contains(needle), "{text}: {e}"),
+                (got, want) => panic!("{text}: got {got:?}, want {want:?}"),
+            }
+        };
+        check("500ms", Ok(500));
+        check("10s", Ok(10_000));
+        check("10", Ok(10_000));
+        check(" 2m ", Ok(120_000));
+        check("1h", Ok(3_600_000));
+        check("24h", Ok(86_400_000));
+        check("25h", Err("more than a day"));
+        check("0", Err("zero"));
+        check("0ms", Err("zero"));
+        check("", Err("expected a duration"));
+        check("s", Err("expected a duration"));
+        check("1.5s", Err("expected a duration"));
+        check("-1s", Err("expected a duration"));
+        check("10 s", Err("expected a duration"));
+        check("5d", Err("expected a duration"));
+        check("99999999999999999999s", Err("expected a duration"));
+        check("18446744073709551615h", Err("more than a day"));
+    }
+
+    proptest! {
+        #[test]
+        fn durations_never_panic(text in "\\PC{0,12}") {
+            let _ = parse_duration(&text);
+        }
+
+        #[test]
+        fn whole_seconds_round_trip(secs in 1u64..=86_400) {
+            prop_assert_eq!(parse_duration(&format!("{secs}s")), Ok(Duration::from_secs(secs)));
+            prop_assert_eq!(parse_duration(&secs.to_string()), Ok(Duration::from_secs(secs)));
+        }
+    }
 }

@@ -1,6 +1,33 @@
-//! Durations and dates for people: "59m 12s", "3h ago", "2017-05-13".
+//! Durations and dates for people: "59m 12s", "3h ago", "2017-05-13",
+//! "2018-04-25T08:51:10Z".
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// `2018-04-25T08:51:10Z`: ISO 8601 in UTC, to the second (earlier than
+/// 1970 counts back from the epoch).
+pub fn iso8601(t: SystemTime) -> String {
+    let secs = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => {
+            let d = before.duration();
+            -i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2) - i64::from(d.subsec_nanos() > 0)
+        }
+    };
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (year, month, day) = lp_emulator::civil_from_days(days);
+    let (h, m, s) = (rest / 3_600, rest / 60 % 60, rest % 60);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+/// `expires 2018-04-25T08:51:10Z (1524646270)`: the date for people, the
+/// epoch seconds as the token carries them.
+pub fn date_line(label: &str, t: SystemTime) -> String {
+    let epoch = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs().to_string(),
+        Err(before) => format!("-{}", before.duration().as_secs()),
+    };
+    format!("{label} {} ({epoch})", iso8601(t))
+}
 
 /// "expires in 59m 12s" or "expired 3h 2m ago", relative to `now`.
 pub fn expiry_line(exp: SystemTime, now: SystemTime) -> String {
@@ -77,6 +104,28 @@ mod tests {
         assert_eq!(
             expiry_line(now - Duration::from_secs(3 * 3600), now),
             "expired 3h ago"
+        );
+    }
+
+    #[test]
+    fn iso_dates() {
+        let check = |secs: i64, want: &str| {
+            let t = if secs >= 0 {
+                UNIX_EPOCH + Duration::from_secs(secs.unsigned_abs())
+            } else {
+                UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+            };
+            assert_eq!(iso8601(t), want, "{secs}");
+        };
+        check(0, "1970-01-01T00:00:00Z");
+        check(1_524_646_270, "2018-04-25T08:51:10Z");
+        check(1_524_642_670, "2018-04-25T07:51:10Z");
+        check(951_782_400, "2000-02-29T00:00:00Z");
+        check(253_402_300_799, "9999-12-31T23:59:59Z");
+        check(-1, "1969-12-31T23:59:59Z");
+        assert_eq!(
+            date_line("expires", UNIX_EPOCH + Duration::from_secs(1_524_646_270)),
+            "expires 2018-04-25T08:51:10Z (1524646270)"
         );
     }
 

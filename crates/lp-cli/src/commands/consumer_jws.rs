@@ -4,16 +4,17 @@ use lp_appjwt::{AppJwtClaims, ConsumerJws, ExtConsumerId};
 use lp_jwt::UnverifiedToken;
 use serde::Serialize;
 
-use super::{client_builder, parse_host};
+use super::{client_builder, client_failure, parse_host};
 use crate::args::{ConsumerFormat, ConsumerJwsArgs};
 use crate::exit::Failure;
+use crate::watch::Watch;
 
-pub async fn run(a: ConsumerJwsArgs) -> Result<(), Failure> {
+pub async fn run(a: ConsumerJwsArgs, watch: Watch) -> Result<(), Failure> {
     let consumer = ExtConsumerId::new(a.ext_consumer_id.as_str())
         .map_err(|e| Failure::usage(format!("--ext-consumer-id: {e}")))?;
-    let mut builder = client_builder(&a.client)?;
+    let mut builder = client_builder(&a.client, &watch)?;
     if let Some(h) = &a.idp_host {
-        builder = builder.idp_host(parse_host("--idp-host", h)?);
+        builder = builder.idp_host(parse_host("--idp-host", "LP_IDP_HOST", h)?);
     }
     let client = builder
         .build()
@@ -21,7 +22,7 @@ pub async fn run(a: ConsumerJwsArgs) -> Result<(), Failure> {
     let jws = client
         .consumer_jws(&consumer)
         .await
-        .map_err(|e| Failure::from_client("cannot get a consumer jws", &e))?;
+        .map_err(|e| client_failure("cannot get a consumer jws", &e, &a.client, &watch))?;
     match a.format {
         ConsumerFormat::Token => crate::outln!("{}", jws.secret()),
         ConsumerFormat::Json => crate::outln!("{}", consumer_json(&jws)?),

@@ -1,6 +1,6 @@
 //! `appjwt decode`: show what a token says, and check it if asked.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::time::SystemTime;
 
 use lp_jwt::{
@@ -13,7 +13,7 @@ use lp_appjwt::{Error, Transport, jwks_request, parse_jwks_response};
 use super::{pretty, transport_trusting};
 use crate::args::{DecodeArgs, TextOrJson};
 use crate::exit::Failure;
-use crate::human::{expiry_line, kid_date};
+use crate::human::{date_line, expiry_line, kid_date};
 use crate::outln;
 
 /// More than any token; stops `decode < /dev/zero` from eating memory.
@@ -83,7 +83,7 @@ async fn fetch_jwks(url: &str, ca_file: Option<&std::path::Path>) -> Result<Jwks
     let uri: lp_appjwt::http::Uri = url
         .parse()
         .map_err(|e| Failure::usage(format!("--jwks {url}: not a url: {e}")))?;
-    let transport = transport_trusting(ca_file)?;
+    let transport = transport_trusting(ca_file, lp_appjwt::DEFAULT_REQUEST_TIMEOUT)?;
     let response = transport
         .send(jwks_request(&uri))
         .await
@@ -99,9 +99,11 @@ pub async fn run(a: DecodeArgs) -> Result<(), Failure> {
         None | Some("-") => read_stdin()?,
         Some(t) => t.to_owned(),
     };
-    let text = input.trim_end_matches(['\n', '\r']);
-    if text.trim().is_empty() {
-        return Err(Failure::usage("no token given (argument or stdin)"));
+    let text = token_text(&input);
+    if text.is_empty() {
+        return Err(Failure::usage(
+            "no token given: pass it as the argument, or on stdin",
+        ));
     }
     let token = UnverifiedToken::decode(text)
         .map_err(|e| Failure::usage(format!("malformed token: {e}")))?;
@@ -124,8 +126,12 @@ pub async fn run(a: DecodeArgs) -> Result<(), Failure> {
                     None => outln!("signing key date part {} (kid {kid})", parts.date)?,
                 }
             }
+            if let Some(iat) = claims.iat {
+                outln!("{}", date_line("issued ", iat.to_system_time()))?;
+            }
             if let Some(exp) = claims.exp {
-                outln!("{}", expiry_line(exp.to_system_time(), now))?;
+                let exp = exp.to_system_time();
+                outln!("{}, {}", date_line("expires", exp), expiry_line(exp, now))?;
             }
             match &signature {
                 None => outln!(
@@ -179,11 +185,49 @@ pub async fn run(a: DecodeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The token in what was given: surrounding whitespace and a `Bearer `
+/// prefix (any case, as in a copied `Authorization` header) are not part
+/// of it.
+fn token_text(input: &str) -> &str {
+    let text = input.trim();
+    let bearer = text
+        .get(..6)
+        .filter(|p| p.eq_ignore_ascii_case("bearer"))
+        .map(|_| &text[6..])
+        .filter(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace));
+    bearer.map_or(text, str::trim_start)
+}
+
 fn read_stdin() -> Result<String, Failure> {
+    if std::io::stdin().is_terminal() {
+        // Otherwise a person who forgot the argument sees nothing happen.
+        eprintln!("appjwt: reading the token from stdin (paste it, then press Ctrl-D)");
+    }
     let mut buf = String::new();
     std::io::stdin()
         .take(MAX_STDIN)
         .read_to_string(&mut buf)
         .map_err(|e| Failure::usage(format!("cannot read the token from stdin: {e}")))?;
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_text;
+
+    #[test]
+    fn what_is_not_the_token() {
+        let check = |input: &str, want: &str| assert_eq!(token_text(input), want, "{input:?}");
+        check("a.b.c", "a.b.c");
+        check("  a.b.c \n", "a.b.c");
+        check("\ta.b.c\r\n", "a.b.c");
+        check("Bearer a.b.c", "a.b.c");
+        check("bearer  a.b.c", "a.b.c");
+        check(" BEARER a.b.c\n", "a.b.c");
+        check("Bearer", "");
+        check("Bearer \n", "");
+        check("Bearera.b.c", "Bearera.b.c");
+        check("", "");
+        check("é", "é");
+    }
 }

@@ -11,10 +11,10 @@ use lp_emulator::{Emulator, Endpoint};
 use lp_jwt::UnverifiedToken;
 use lp_oauth::ClientSecret;
 
-use super::pretty;
+use super::{pretty, random_secret};
 use crate::args::DemoArgs;
 use crate::exit::Failure;
-use crate::human::expiry_line;
+use crate::human::{date_line, expiry_line};
 use crate::outln;
 
 /// The documentation's example values, so the output reads like the seed.
@@ -103,9 +103,14 @@ pub async fn run(_: DemoArgs) -> Result<(), Failure> {
             "not checked"
         }
     )?;
+    let expires = jwt
+        .claims()
+        .exp
+        .map_or(jwt.expires_at_system(), |e| e.to_system_time());
     outln!(
-        "   Validated: aud is the account, azp the client id, iss Sentinel; {}",
-        expiry_line(jwt.expires_at_system(), SystemTime::now())
+        "   Validated: aud is the account, azp the client id, iss Sentinel; {}, {}",
+        date_line("expires", expires),
+        expiry_line(expires, SystemTime::now())
     )?;
 
     let before = emulator.request_count(Endpoint::Token);
@@ -188,15 +193,4 @@ fn indent(s: &str) -> String {
         .map(|l| format!("   {l}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// 32 hex characters from the OS's randomness, via std's hasher seeds, which
-/// are drawn from the OS per process; good enough for a throw-away demo
-/// secret and avoids a dependency.
-fn random_secret() -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::BuildHasher;
-    let a = RandomState::new().hash_one(1u8);
-    let b = RandomState::new().hash_one(2u8);
-    format!("{a:016x}{b:016x}")
 }

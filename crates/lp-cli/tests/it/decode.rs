@@ -65,7 +65,11 @@ async fn stdin_and_dash_read_the_same_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_output_is_header_and_claims_only() {
-    let out = check(Input::Arg(SEED_TOKEN), &["--format", "json"], 1, "expired").await;
+    let out = Cli::new(&["decode", SEED_TOKEN, "--format", "json"])
+        .run()
+        .await;
+    // Errors are JSON too, as the last line of stderr.
+    out.expect_json_error(1, "refused", "expired");
     assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
     assert!(
         out.stdout.starts_with("{\"header\":{\"alg\":\"RS256\""),
@@ -263,4 +267,51 @@ async fn signature_checks() {
             "{flags:?} lacks {stdout_has:?}: {out:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pasted_tokens_with_spaces_or_bearer_decode() {
+    let emu = start(emulator()).await;
+    let token = emu.token();
+    let plain = check(Input::Arg(&token), &["--format", "json"], 0, "").await;
+    let padded = format!("  {token} \t");
+    let bearer = format!("Bearer {token}");
+    let header_value = format!(" bearer   {token}\r\n");
+    for input in [
+        Input::Arg(&padded),
+        Input::Arg(&bearer),
+        Input::Stdin(&header_value),
+        Input::Dash(&bearer),
+    ] {
+        let out = check(input, &["--format", "json"], 0, "").await;
+        assert_eq!(out.stdout, plain.stdout);
+    }
+    check(Input::Arg("Bearer "), &[], 2, "no token given").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_documents_the_exit_codes() {
+    let out = Cli::new(&["decode", "--help"]).run().await;
+    out.expect(0, "");
+    for want in [
+        "Exit codes:",
+        "0  the token decodes, has not expired",
+        "1  the token has expired (also without --account)",
+        "2  no token, a token that does not decode",
+        "3  a --jwks URL cannot be fetched",
+        "`Bearer ` prefix",
+    ] {
+        assert!(out.stdout.contains(want), "lacks {want:?}: {out:?}");
+    }
+    // The codes it documents are the ones it returns.
+    check(Input::Arg(SEED_TOKEN), &[], 1, "expired").await;
+    check(Input::Arg("x.y"), &[], 2, "segments").await;
+    let closed = format!("https://127.0.0.1:{}/jwks", crate::support::closed_port());
+    check(
+        Input::Arg(SEED_TOKEN),
+        &["--jwks", &closed],
+        3,
+        "cannot fetch --jwks",
+    )
+    .await;
 }

@@ -36,6 +36,18 @@ async fn serves_tokens_logs_requests_and_stops_on_sigterm() {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("not a listening line: {first:?}"));
     assert_ne!(port, 0, "printed the requested port, not the bound one");
+    // Then the line to paste; the secret was given, so it is not repeated.
+    let exports = next_line(&mut lines).await;
+    let ca_abs = std::path::absolute(&ca)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        exports,
+        format!(
+            "export LP_CSDS_HOST={addr} LP_CA_FILE={ca_abs} LP_VERIFY_WITH=jwks \
+             LP_ACCOUNT={ACCOUNT} LP_CLIENT_ID={CLIENT_ID}"
+        )
+    );
 
     let out = Cli::new(&["token", "--account", ACCOUNT, "--client-id", CLIENT_ID])
         .args(&[
@@ -117,7 +129,7 @@ async fn serves_tokens_logs_requests_and_stops_on_sigterm() {
     if let Some(mut e) = child.stderr.take() {
         let _ = e.read_to_string(&mut stderr).await;
     }
-    let stdout = format!("{first}\n{lookup}\n{token}\n{jwks}\n{refused}\n{rest}");
+    let stdout = format!("{first}\n{exports}\n{lookup}\n{token}\n{jwks}\n{refused}\n{rest}");
     assert_no_secret(&stdout, &stderr);
     assert!(!stderr.contains(wrong), "{stderr}");
     assert!(stderr.is_empty(), "{stderr}");
@@ -130,7 +142,7 @@ async fn failures_and_their_exit_codes() {
     Cli::new(&["emulator", "--listen", "127.0.0.1:0", "--ca-out", &ca])
         .run()
         .await
-        .expect(2, "LP_CLIENT_SECRET");
+        .expect(2, "set LP_CLIENT_SECRET, or pass --print-secret");
     // Not an address: clap's own usage error.
     let out = Cli::new(&["emulator", "--listen", "localhost", "--ca-out", &ca])
         .secret_env(SECRET)
@@ -158,7 +170,8 @@ async fn failures_and_their_exit_codes() {
         .secret_env(SECRET)
         .run()
         .await
-        .expect(3, "cannot start the emulator");
+        .expect(3, "Address already in use (os error")
+        .expect(3, "pick another --listen port");
     // A --ca-out that cannot be written.
     let dir = temp_path("no-such-dir")
         .join("ca.pem")
@@ -170,4 +183,106 @@ async fn failures_and_their_exit_codes() {
         .await
         .expect(2, "--ca-out");
     drop(taken);
+}
+
+/// The export line's variables, as `sh` would set them (the values the
+/// emulator prints need no unquoting).
+fn exported(line: &str) -> Vec<(String, String)> {
+    line.strip_prefix("export ")
+        .unwrap_or_else(|| panic!("not an export line: {line:?}"))
+        .split(' ')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn print_secret_makes_one_up_and_the_export_line_is_enough() {
+    let ca = temp_path("emulator-ca.pem").display().to_string();
+    let mut child = Cli::new(&["emulator", "--listen", "127.0.0.1:0", "--ca-out", &ca])
+        .args(&["--print-secret", "--account", "12345678"])
+        .env("LP_CLIENT_ID", "my-client")
+        .spawn();
+    let mut lines = match child.stdout.take() {
+        Some(s) => BufReader::new(s).lines(),
+        None => panic!("no stdout"),
+    };
+    let _listening = next_line(&mut lines).await;
+    let vars = exported(&next_line(&mut lines).await);
+    let names: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "LP_CSDS_HOST",
+            "LP_CA_FILE",
+            "LP_VERIFY_WITH",
+            "LP_ACCOUNT",
+            "LP_CLIENT_ID",
+            "LP_CLIENT_SECRET"
+        ]
+    );
+    let secret = &vars[5].1;
+    assert_eq!(secret.len(), 32, "{secret}");
+    assert!(vars.contains(&("LP_ACCOUNT".to_owned(), "12345678".to_owned())));
+    assert!(vars.contains(&("LP_CLIENT_ID".to_owned(), "my-client".to_owned())));
+    // A bare `appjwt token` with exactly these variables gets a token.
+    let mut cli = Cli::new(&["token", "--format", "json"]);
+    for (k, v) in &vars {
+        cli = cli.env(k, v);
+    }
+    let out = cli.run().await;
+    out.expect(0, "");
+    assert_eq!(out.json()["claims"]["aud"], "12345678");
+    assert!(!out.stderr.contains(secret.as_str()), "{out:?}");
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr).await;
+    }
+    assert!(!stderr.contains(secret.as_str()), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_out_writes_the_line_to_a_private_file() {
+    let ca = temp_path("emulator-ca.pem").display().to_string();
+    let env_file = temp_path("emulator.env");
+    let env_arg = env_file.display().to_string();
+    let mut child = Cli::new(&["emulator", "--listen", "127.0.0.1:0", "--ca-out", &ca])
+        .args(&["--env-out", &env_arg])
+        .secret_env(SECRET)
+        .spawn();
+    let mut lines = match child.stdout.take() {
+        Some(s) => BufReader::new(s).lines(),
+        None => panic!("no stdout"),
+    };
+    let _listening = next_line(&mut lines).await;
+    let said = next_line(&mut lines).await;
+    assert_eq!(
+        said,
+        format!("environment for appjwt written to {env_arg}: . {env_arg}")
+    );
+    let text = std::fs::read_to_string(&env_file).unwrap_or_default();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let vars = exported(text.trim_end());
+    // The secret was given, so it is not written anywhere.
+    assert!(
+        !text.contains(SECRET) && !text.contains("LP_CLIENT_SECRET"),
+        "{text}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&env_file)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0);
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
+    let mut cli = Cli::new(&["token"]).secret_env(SECRET);
+    for (k, v) in &vars {
+        cli = cli.env(k, v);
+    }
+    cli.run().await.expect(0, "");
+    let _ = child.start_kill();
+    let _ = child.wait().await;
 }

@@ -6,11 +6,16 @@
 //! hold for every command: no panic (exit 101), the client secret in neither
 //! stdout nor stderr, and no whole token in stderr.
 
+mod advice;
 mod consumer_jws;
 mod decode;
 mod demo;
 mod domains;
 mod emulator;
+mod env;
+mod output;
+mod readme;
 mod support;
 mod token;
 mod usage;
+mod waiting;

@@ -108,6 +108,15 @@ impl Emu {
     }
 }
 
+/// `appjwt token` for the test client, one attempt, the secret in the
+/// environment, and `args` (hosts, CA, verification) added.
+pub fn token_once(args: &[&str]) -> Cli {
+    Cli::new(&["token", "--account", ACCOUNT, "--client-id", CLIENT_ID])
+        .args(&["--retries", "0"])
+        .args(args)
+        .secret_env(SECRET)
+}
+
 /// A unique path in cargo's scratch directory for integration tests.
 pub fn temp_path(name: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -150,6 +159,9 @@ pub struct Cli {
     stdin: Option<String>,
     /// Tokens the test knows of, which must not appear in stderr.
     tokens: Vec<String>,
+    /// Whether `NO_COLOR=1` is set (the default, so output compares
+    /// as plain text).
+    no_color: bool,
 }
 
 /// What a run produced.
@@ -167,8 +179,26 @@ impl Cli {
             env: Vec::new(),
             stdin: None,
             tokens: Vec::new(),
+            no_color: true,
         }
         .args(args)
+    }
+
+    /// The first argument: the subcommand.
+    pub fn first_arg(&self) -> &str {
+        self.args.first().map(String::as_str).unwrap_or_default()
+    }
+
+    /// Sets an environment variable for this run.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Runs without `NO_COLOR` in the environment.
+    pub fn allow_color(mut self) -> Self {
+        self.no_color = false;
+        self
     }
 
     pub fn args(mut self, args: &[&str]) -> Self {
@@ -199,10 +229,19 @@ impl Cli {
     fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_appjwt"));
         cmd.args(&self.args)
-            .env_remove("LP_CLIENT_SECRET")
             .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env_remove("NO_COLOR");
+        // Whatever the developer running the tests has exported must not
+        // reach the binary: each test sets what it means.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("LP_") {
+                cmd.env_remove(key);
+            }
+        }
+        if self.no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
             .kill_on_drop(true);
         cmd
     }
@@ -286,6 +325,32 @@ impl Out {
                 "stderr lacks {needle:?}: {self:?}"
             );
         }
+        self
+    }
+
+    /// Asserts the exit code and that the last stderr line is the JSON
+    /// error object `{"error":..,"kind":..,"exit":..}` with `kind` and an
+    /// `error` containing `needle`.
+    pub fn expect_json_error(&self, code: i32, kind: &str, needle: &str) -> &Self {
+        assert_eq!(self.code, code, "exit code: {self:?}");
+        let last = self.stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("{\"error\":"),
+            "last line not json: {self:?}"
+        );
+        let v: serde_json::Value = match serde_json::from_str(last) {
+            Ok(v) => v,
+            Err(e) => panic!("last stderr line is not json ({e}): {self:?}"),
+        };
+        let keys: Vec<&str> = v
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(keys.len(), 3, "{self:?}");
+        assert_eq!(v["kind"], kind, "{self:?}");
+        assert_eq!(v["exit"], code, "{self:?}");
+        let error = v["error"].as_str().unwrap_or_default();
+        assert!(error.contains(needle), "error lacks {needle:?}: {self:?}");
         self
     }
 
