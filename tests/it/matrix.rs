@@ -60,7 +60,12 @@ async fn three_503s_exhaust_three_attempts() {
         "{e:?}"
     );
     assert_eq!(emu.request_count(Endpoint::Token), 3);
+    // Remembered for the retry backoff (at most 50 ms here): no request.
+    let again = expect_err(client.token().await, "held back");
+    assert!(matches!(again, Error::Backoff { .. }), "{again:?}");
+    assert_eq!(emu.request_count(Endpoint::Token), 3);
     // The fourth request would have succeeded: the faults are used up.
+    tokio::time::sleep(Duration::from_millis(60)).await;
     assert!(client.token().await.is_ok());
     assert_eq!(emu.request_count(Endpoint::Token), 4);
 }
@@ -185,13 +190,18 @@ async fn emulator_restarted_mid_run_client_reconnects() {
     );
 
     let second = support::start(support::emulator().listen(addr).tls_identity(identity)).await;
+    // The connection errors are remembered for the retry backoff (at most
+    // 50 ms here): wait it out.
+    tokio::time::sleep(Duration::from_millis(60)).await;
     // Same key and claims within the same second may give the same token
     // (RS256 signatures are deterministic): the request count tells.
     let after = client.token().await.unwrap_or_else(|e| panic!("{e}"));
     assert!(!after.secret().is_empty());
     assert_eq!(second.request_count(Endpoint::Token), 1);
-    // The connection error dropped the cached Domain API map: looked up again.
-    assert_eq!(second.request_count(Endpoint::Domain), 1);
+    // The connection errors made the Domain API map due, not dropped it:
+    // the token request went to the host it named, and the map is looked
+    // up again in the background (once, if that has happened yet).
+    assert!(second.request_count(Endpoint::Domain) <= 1);
 }
 
 /// Rejected inputs and their exact messages (the table in RELIABILITY.md).

@@ -163,7 +163,7 @@ impl Inner {
             {
                 self.invalidate(Some(&app_jwt));
                 let fresh = self.app_jwt(deadline).await.map_err(Failure::terminal)?;
-                if fresh.same_token(&app_jwt) {
+                if fresh.same_copy(&app_jwt) {
                     // Not invalidated (rate limited): the same token would
                     // get the same answer.
                     return Err(Failure::terminal(Error::Consumer(e)));

@@ -80,10 +80,11 @@ impl AppJwt {
         self.inner.verified
     }
 
-    /// Whether `other` is the same token (the same fetch), not only the
-    /// same text.
-    pub(crate) fn same_token(&self, other: &AppJwt) -> bool {
-        self.inner.token.secret() == other.inner.token.secret()
+    /// Whether `other` is this very copy (the same fetch). Two fetches
+    /// within a second may give the same text (RS256 is deterministic),
+    /// so the text would not tell.
+    pub(crate) fn same_copy(&self, other: &AppJwt) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Life left at `now` on tokio's clock (zero once expired).
