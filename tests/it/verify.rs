@@ -260,7 +260,13 @@ async fn rotation_mid_run_is_followed_without_errors() {
 #[tokio::test]
 async fn rotation_is_followed_at_expiry() {
     let emu = support::start(support::emulator().lifetime(Duration::from_secs(2))).await;
-    let client = build(support::client_builder(&emu).refresh_ahead(Duration::ZERO));
+    // No refresh ahead (and no jitter, which would move a background
+    // refresh into the token's life): the token is fetched at expiry.
+    let client = build(
+        support::client_builder(&emu)
+            .refresh_ahead(Duration::ZERO)
+            .refresh_jitter(Duration::ZERO),
+    );
     let old = kid(&client.token().await.unwrap_or_else(|e| panic!("{e}")));
     emu.rotate_key_to(new_key().await);
     tokio::time::sleep(Duration::from_millis(2100)).await;
