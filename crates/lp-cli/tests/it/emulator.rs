@@ -69,12 +69,19 @@ async fn serves_tokens_logs_requests_and_stops_on_sigterm() {
         v["claims"]["exp"].as_i64().unwrap_or(0) - v["claims"]["iat"].as_i64().unwrap_or(0);
     assert_eq!(lifetime, 600, "{out:?}");
 
-    // One line per request: the lookup, the token, the key set to check it.
+    // One line per request: the lookup, the key set the token will be
+    // checked with (got first, so that a key set that cannot be had costs
+    // no token request), the token.
     let lookup = next_line(&mut lines).await;
     assert!(
         lookup.starts_with(&format!("GET /api/account/{ACCOUNT}/service/"))
             && lookup.contains(" 200 "),
         "{lookup:?}"
+    );
+    let jwks = next_line(&mut lines).await;
+    assert!(
+        jwks.starts_with("GET /sentinel/well-known/jwks 200 "),
+        "{jwks:?}"
     );
     let token = next_line(&mut lines).await;
     assert!(
@@ -82,11 +89,6 @@ async fn serves_tokens_logs_requests_and_stops_on_sigterm() {
             "POST /sentinel/api/account/{ACCOUNT}/app/token 200 "
         )),
         "{token:?}"
-    );
-    let jwks = next_line(&mut lines).await;
-    assert!(
-        jwks.starts_with("GET /sentinel/well-known/jwks 200 "),
-        "{jwks:?}"
     );
 
     // A wrong secret is logged as a 401, without the secret.
