@@ -107,6 +107,7 @@ async fn serves_tokens_logs_requests_and_stops_on_sigterm() {
         .await
         .expect(1, "cannot get a token");
     let _lookup = next_line(&mut lines).await;
+    let _jwks = next_line(&mut lines).await;
     let refused = next_line(&mut lines).await;
     assert!(refused.contains(" 401 "), "{refused:?}");
 
