@@ -15,7 +15,7 @@ use lp_appjwt::{
 };
 use lp_oauth::ClientSecret;
 
-use crate::args::{Api, ClientArgs, Connection, VerifySource};
+use crate::args::{Api, ClientArgs, Connection, ProxyArgs, VerifySource};
 use crate::exit::Failure;
 
 /// The environment variable that carries the client secret.
@@ -53,22 +53,30 @@ pub fn parse_host(flag: &str, value: &str) -> Result<Host, Failure> {
     Host::parse(value).map_err(|e| Failure::usage(format!("{flag}: {e}")))
 }
 
-/// The HTTPS transport, trusting the web PKI plus `--ca-file` if given.
+/// The HTTPS transport, trusting the web PKI plus `--ca-file` if given,
+/// through the proxy the flags or the environment name.
 pub fn transport(conn: &Connection) -> Result<HyperTransport, Failure> {
-    transport_trusting(conn.ca_file.as_deref())
+    transport_via(conn.ca_file.as_deref(), &conn.proxy)
 }
 
 /// The HTTPS transport, trusting the web PKI plus `ca_file` if given.
 pub fn transport_trusting(ca_file: Option<&Path>) -> Result<HyperTransport, Failure> {
+    transport_via(ca_file, &ProxyArgs::default())
+}
+
+fn transport_via(ca_file: Option<&Path>, proxy: &ProxyArgs) -> Result<HyperTransport, Failure> {
     let mut builder = HyperTransport::builder();
     if let Some(path) = ca_file {
         builder = builder
             .add_root_pem_file(path)
             .map_err(|e| Failure::usage(format!("--ca-file {}: {e}", path.display())))?;
     }
+    let builder = proxy
+        .apply(builder)
+        .map_err(|e| Failure::from_client("--proxy", &lp_appjwt::Error::Transport(e)))?;
     builder
         .build()
-        .map_err(|e| Failure::usage(format!("cannot set up HTTPS: {e}")))
+        .map_err(|e| Failure::from_client("cannot set up HTTPS", &lp_appjwt::Error::Transport(e)))
 }
 
 /// Pretty JSON for people; serialisation of plain data cannot fail, but a
