@@ -7,5 +7,6 @@ mod consumer;
 mod faults;
 mod flow;
 mod matrix;
+mod proxy;
 mod support;
 mod verify;

@@ -370,7 +370,8 @@ fn parse_connect_answer(buf: &[u8]) -> Result<Option<u16>, &'static str> {
 fn check_status(status: u16, hop: &Hop) -> Result<(), ProxyError> {
     let kind = match status {
         200..=299 => return Ok(()),
-        // 407 is the standard answer; tinyproxy says 401.
+        // 407 is the standard answer; tinyproxy 1.11 says 401 to a wrong
+        // password (and 407 when none was sent).
         401 | 407 if hop.auth.is_some() => ProxyErrorKind::CredentialsRefused(status),
         401 | 407 => ProxyErrorKind::CredentialsRequired(status),
         _ => ProxyErrorKind::Refused(status),

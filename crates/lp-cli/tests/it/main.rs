@@ -11,6 +11,7 @@ mod decode;
 mod demo;
 mod domains;
 mod emulator;
+mod proxy;
 mod support;
 mod token;
 mod usage;

@@ -182,6 +182,12 @@ impl Cli {
         self
     }
 
+    /// Sets an environment variable for this run.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
     pub fn stdin(mut self, text: &str) -> Self {
         self.stdin = Some(text.to_owned());
         self
@@ -198,6 +204,10 @@ impl Cli {
 
     fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_appjwt"));
+        // A developer's own proxy settings must not change a result.
+        for var in integration_tests::tinyproxy::PROXY_ENV {
+            cmd.env_remove(var);
+        }
         cmd.args(&self.args)
             .env_remove("LP_CLIENT_SECRET")
             .env_remove("RUST_LOG")
