@@ -3,6 +3,7 @@
 //! log-capturing hygiene test (`tests/hygiene.rs`) each need a process of
 //! their own.
 
+mod blocking;
 mod consumer;
 mod faults;
 mod flow;
