@@ -17,6 +17,10 @@ pub(super) struct RootSources {
     pub(super) extra: Vec<CertificateDer<'static>>,
 }
 
+#[allow(
+    clippy::derivable_impls,
+    reason = "derivable only when neither root feature is on"
+)]
 impl Default for RootSources {
     fn default() -> Self {
         RootSources {
