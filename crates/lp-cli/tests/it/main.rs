@@ -12,6 +12,7 @@ mod demo;
 mod domains;
 mod emulator;
 mod proxy;
+mod roots;
 mod support;
 mod token;
 mod usage;
