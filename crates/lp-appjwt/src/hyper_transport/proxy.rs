@@ -555,65 +555,40 @@ mod tests {
     #[test]
     fn no_proxy_rules() {
         let with = |no: &'static str| [("HTTPS_PROXY", P), ("NO_PROXY", no)];
-        let check = |no: &'static str, dst: &str, proxied: bool| {
+        #[rustfmt::skip]
+        let rows = [
+            // Loopback is proxied unless NO_PROXY says otherwise, as in curl.
+            ("", "https://127.0.0.1:8443/x", true),
+            ("", "https://localhost:8443/x", true),
+            ("", "https://[::1]:8443/x", true),
+            ("127.0.0.1", "https://127.0.0.1:8443/x", false),
+            ("localhost", "https://localhost:8443/x", false),
+            ("::1", "https://[::1]:8443/x", false),
+            // Hosts and domain suffixes, with or without the leading dot.
+            ("liveperson.net", "https://va.sentinel.liveperson.net/x", false),
+            (".liveperson.net", "https://va.sentinel.liveperson.net/x", false),
+            ("liveperson.net", "https://liveperson.net/x", false),
+            ("liveperson.net", "https://notliveperson.net/x", true),
+            ("sentinel.liveperson.net", "https://va.sentinel.liveperson.net/x", false),
+            ("idp.liveperson.net", "https://va.sentinel.liveperson.net/x", true),
+            ("LivePerson.NET", "https://va.sentinel.liveperson.net/x", false),
+            // IPs and CIDRs.
+            ("10.0.0.0/8", "https://10.1.2.3/x", false),
+            ("10.0.0.0/8", "https://11.1.2.3/x", true),
+            ("fd00::/8", "https://[fd00::1]/x", false),
+            ("192.0.2.7", "https://192.0.2.7/x", false),
+            // Lists, with spaces.
+            ("example.com, 127.0.0.0/8", "https://127.0.0.2:1/x", false),
+            ("example.com, 127.0.0.0/8", "https://api.example.com/x", false),
+            ("example.com, 127.0.0.0/8", "https://api.example.org/x", true),
+            // `*` bypasses the proxy for everything, IP addresses included.
+            ("*", "https://va.sentinel.liveperson.net/x", false),
+            ("*", "https://127.0.0.1:1/x", false),
+            ("example.com, *", "https://10.0.0.1/x", false),
+        ];
+        for (no, dst, proxied) in rows {
             check_env(&with(no), dst, if proxied { AT } else { None });
-        };
-        // Loopback is proxied unless NO_PROXY says otherwise, as in curl.
-        check("", "https://127.0.0.1:8443/x", true);
-        check("", "https://localhost:8443/x", true);
-        check("", "https://[::1]:8443/x", true);
-        check("127.0.0.1", "https://127.0.0.1:8443/x", false);
-        check("localhost", "https://localhost:8443/x", false);
-        check("::1", "https://[::1]:8443/x", false);
-        // Hosts and domain suffixes, with or without the leading dot.
-        check(
-            "liveperson.net",
-            "https://va.sentinel.liveperson.net/x",
-            false,
-        );
-        check(
-            ".liveperson.net",
-            "https://va.sentinel.liveperson.net/x",
-            false,
-        );
-        check("liveperson.net", "https://liveperson.net/x", false);
-        check("liveperson.net", "https://notliveperson.net/x", true);
-        check(
-            "sentinel.liveperson.net",
-            "https://va.sentinel.liveperson.net/x",
-            false,
-        );
-        check(
-            "idp.liveperson.net",
-            "https://va.sentinel.liveperson.net/x",
-            true,
-        );
-        check(
-            "LivePerson.NET",
-            "https://va.sentinel.liveperson.net/x",
-            false,
-        );
-        // IPs and CIDRs.
-        check("10.0.0.0/8", "https://10.1.2.3/x", false);
-        check("10.0.0.0/8", "https://11.1.2.3/x", true);
-        check("fd00::/8", "https://[fd00::1]/x", false);
-        check("192.0.2.7", "https://192.0.2.7/x", false);
-        // Lists, with spaces.
-        check("example.com, 127.0.0.0/8", "https://127.0.0.2:1/x", false);
-        check(
-            "example.com, 127.0.0.0/8",
-            "https://api.example.com/x",
-            false,
-        );
-        check(
-            "example.com, 127.0.0.0/8",
-            "https://api.example.org/x",
-            true,
-        );
-        // `*` bypasses the proxy for everything, IP addresses included.
-        check("*", "https://va.sentinel.liveperson.net/x", false);
-        check("*", "https://127.0.0.1:1/x", false);
-        check("example.com, *", "https://10.0.0.1/x", false);
+        }
         // lower-case no_proxy too.
         check_env(
             &[("HTTPS_PROXY", P), ("no_proxy", "127.0.0.1")],
