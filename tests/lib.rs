@@ -1,14 +1,13 @@
 //! Integration tests live in `it/`; this library holds only what the
 //! tests of other crates share with them, the tinyproxy harness, and the
-//! check that every README's Rust code runs as written.
+//! check that the Rust code of every crate's README runs as written.
 
 pub mod tinyproxy;
 
-/// The Rust blocks of each README run as doc tests of this crate.
+/// The Rust blocks of each crate's README run as doc tests of this crate.
+/// (The workspace README's one Rust block is a sketch marked `ignore`.)
 #[cfg(doctest)]
 mod readmes {
-    #[doc = include_str!("../README.md")]
-    struct Workspace;
     #[doc = include_str!("../crates/lp-ids/README.md")]
     struct LpIds;
     #[doc = include_str!("../crates/lp-json/README.md")]
