@@ -23,10 +23,15 @@ use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use integration_tests::tinyproxy::Tinyproxy;
 use support::SECRET;
 
 /// A wrong secret, also never to be shown.
 const WRONG_SECRET: &str = "wr0ng-s3cr3t-Zq7&=+";
+/// The proxy's credentials, and a wrong password: never to be shown.
+const PROXY_USER: &str = "pr0xy-us3r";
+const PROXY_PASSWORD: &str = "pr0xy-pa55-K9w";
+const WRONG_PROXY_PASSWORD: &str = "wr0ng-pr0xy-pa55";
 
 /// Everything written by the subscriber.
 #[derive(Clone, Default)]
@@ -68,7 +73,19 @@ fn forbidden() -> Vec<String> {
         "wr0ng".to_owned(),
         form_encode(WRONG_SECRET),
         "eyJ".to_owned(),
+        PROXY_USER.to_owned(),
+        PROXY_PASSWORD.to_owned(),
+        WRONG_PROXY_PASSWORD.to_owned(),
+        "pa55".to_owned(),
+        // What goes to the proxy in `Proxy-Authorization: Basic`.
+        basic(PROXY_USER, PROXY_PASSWORD),
+        basic(PROXY_USER, WRONG_PROXY_PASSWORD),
     ]
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
 }
 
 /// `application/x-www-form-urlencoded` encoding of `s`.
@@ -331,6 +348,41 @@ async fn no_secret_or_token_in_logs_errors_or_debug() {
         texts.push_str(&format!("{client:?}\n"));
         emu.shutdown().await;
     }
+    // Through a proxy, with the right password, a wrong one, and a proxy
+    // that is not there.
+    if let Some(proxy) = Tinyproxy::start_with_auth(PROXY_USER, PROXY_PASSWORD) {
+        let emu = support::start(support::emulator()).await;
+        let dead = format!("http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:9");
+        let urls = [
+            proxy.url(),
+            proxy.url_as(PROXY_USER, WRONG_PROXY_PASSWORD),
+            dead,
+        ];
+        let mut proxy_failures = 0;
+        for url in urls {
+            let transport = HyperTransport::builder()
+                .add_root_pem(emu.ca_pem().as_bytes())
+                .and_then(|b| b.proxy(&url))
+                .and_then(|b| b.build())
+                .unwrap_or_else(|e| panic!("{e}"));
+            texts.push_str(&format!("{transport:?}\n"));
+            let client = default_client(&emu)
+                .transport(transport)
+                .build()
+                .unwrap_or_else(|e| panic!("{e}"));
+            match client.token().await {
+                Ok(jwt) => tokens.push(jwt.secret().to_owned()),
+                Err(e) => {
+                    proxy_failures += 1;
+                    texts.push_str(&format!("proxy: {}", error_texts(&e)));
+                }
+            }
+        }
+        assert_eq!(proxy_failures, 2, "{texts}");
+        assert!(!proxy.connects().is_empty());
+        emu.shutdown().await;
+    }
+
     // Every case but the successful one (and the bad signature, accepted
     // while the client does not verify) failed, so the error paths ran.
     assert!(

@@ -3,9 +3,11 @@
 //! log-capturing hygiene test (`tests/hygiene.rs`) each need a process of
 //! their own.
 
+mod blocking;
 mod consumer;
 mod faults;
 mod flow;
 mod matrix;
+mod proxy;
 mod support;
 mod verify;

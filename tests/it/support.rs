@@ -34,7 +34,9 @@ pub async fn start(builder: EmulatorBuilder) -> EmulatorHandle {
 }
 
 pub fn transport(emu: &EmulatorHandle) -> HyperTransport {
+    // A developer's HTTPS_PROXY could not reach the loopback emulator.
     HyperTransport::builder()
+        .no_proxy()
         .add_root_pem(emu.ca_pem().as_bytes())
         .and_then(|b| b.request_timeout(Duration::from_secs(2)).build())
         .unwrap_or_else(|e| panic!("transport: {e}"))

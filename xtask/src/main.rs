@@ -8,6 +8,7 @@ mod bench;
 mod soak;
 
 use std::env;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
@@ -15,7 +16,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci      formatting, clippy, every test (doc tests included), docs, and the
+  ci      manifests, formatting, clippy, every feature of every crate on its
+          own, every test (doc tests included), docs, packaging, and the
           dependency invariants; stops at the first failure
   bench   the benchmarks against the peer crates; writes BENCHMARKS.md
   soak    the long soak/load run against the emulator (CI runs a short one)
@@ -75,20 +77,6 @@ fn ci() -> Result<(), String> {
             env: &[],
         },
         Step {
-            // The facade must build with no network stack at all.
-            label: "facade without default features",
-            args: &[
-                "clippy",
-                "--package",
-                "lp-appjwt",
-                "--no-default-features",
-                "--",
-                "-D",
-                "warnings",
-            ],
-            env: &[],
-        },
-        Step {
             label: "tests",
             args: &[
                 "test",
@@ -113,11 +101,217 @@ fn ci() -> Result<(), String> {
         },
     ];
     let started = Instant::now();
-    for step in &steps {
+    // Cheap checks of the manifests first: they need no build.
+    let members = members()?;
+    check_manifests(&members)?;
+    let (format, rest) = steps.split_at(1);
+    for step in format {
         run_cargo(step)?;
     }
+    let (clippy, rest) = rest.split_at(1);
+    for step in clippy {
+        run_cargo(step)?;
+    }
+    check_feature_matrix(&members)?;
+    for step in rest {
+        run_cargo(step)?;
+    }
+    package(&members)?;
     check_dependency_invariants()?;
     eprintln!("xtask: ci passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// One workspace member: its folder, its name, whether it is published,
+/// and its own features (without `default`).
+struct Member {
+    dir: PathBuf,
+    name: String,
+    published: bool,
+    features: Vec<String>,
+}
+
+/// Every member of the workspace, read from the manifests. The members are
+/// `crates/*` plus `xtask`, `tests` and `bench`, as the root manifest says.
+fn members() -> Result<Vec<Member>, String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or("xtask has no parent folder")?;
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join("crates"))
+        .map_err(|e| format!("cannot list crates/: {e}"))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|dir| dir.join("Cargo.toml").is_file())
+        .collect();
+    dirs.sort();
+    dirs.extend(["xtask", "tests", "bench"].map(|d| root.join(d)));
+    dirs.into_iter()
+        .map(|dir| {
+            let path = dir.join("Cargo.toml");
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let name = manifest_value(&text, "package", "name")
+                .ok_or_else(|| format!("{}: no package name", path.display()))?;
+            let published = manifest_value(&text, "package", "publish").as_deref() != Some("false");
+            let features = manifest_keys(&text, "features")
+                .into_iter()
+                .filter(|f| f != "default")
+                .collect();
+            Ok(Member {
+                dir,
+                name,
+                published,
+                features,
+            })
+        })
+        .collect()
+}
+
+/// The keys of `[section]` in a manifest. A line-based reading is enough
+/// for this workspace's own manifests, which keep one key per line.
+fn manifest_keys(text: &str, section: &str) -> Vec<String> {
+    let header = format!("[{section}]");
+    let mut inside = false;
+    let mut keys = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            inside = line == header;
+        } else if inside && !line.starts_with('#') {
+            if let Some((key, _)) = line.split_once('=') {
+                keys.push(key.trim().to_owned());
+            }
+        }
+    }
+    keys
+}
+
+/// `key = "value"` (or a bare value such as `false`) in `[section]`.
+fn manifest_value(text: &str, section: &str, key: &str) -> Option<String> {
+    let header = format!("[{section}]");
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            inside = line == header;
+        } else if inside {
+            if let Some((k, v)) = line.split_once('=') {
+                if k.trim() == key {
+                    return Some(v.trim().trim_matches('"').to_owned());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// What a crate on crates.io needs, and what keeps every crate under the
+/// shared lints and `rust-version`: clippy's `incompatible_msrv` reads the
+/// crate's own `rust-version`, so a crate without it would not be held to
+/// the workspace's.
+fn check_manifests(members: &[Member]) -> Result<(), String> {
+    eprintln!("xtask: == manifests ==");
+    for m in members {
+        let path = m.dir.join("Cargo.toml");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let lints = manifest_value(&text, "lints", "workspace");
+        if lints.as_deref() != Some("true") {
+            return Err(format!("{}: needs `[lints] workspace = true`", m.name));
+        }
+        if manifest_value(&text, "package", "rust-version.workspace").as_deref() != Some("true") {
+            return Err(format!("{}: needs `rust-version.workspace = true`", m.name));
+        }
+        if !m.published {
+            continue;
+        }
+        for key in [
+            "description",
+            "license.workspace",
+            "documentation",
+            "readme",
+            "keywords",
+            "categories",
+        ] {
+            if manifest_value(&text, "package", key).is_none() {
+                return Err(format!("{}: a published crate needs `{key}`", m.name));
+            }
+        }
+        if !m.dir.join("README.md").is_file() {
+            return Err(format!("{}: a published crate needs a README.md", m.name));
+        }
+    }
+    eprintln!("xtask: manifests ok");
+    Ok(())
+}
+
+/// Every published crate with features is linted with no feature, with
+/// each feature alone and with all of them, so that no combination a user
+/// can pick fails to build or warns. Only the library and binaries
+/// (cargo's default targets): the test targets need the features they are written for, and run with all
+/// features in the test step. A crate without features builds the same
+/// in every case, which the workspace clippy step already covers.
+fn check_feature_matrix(members: &[Member]) -> Result<(), String> {
+    for m in members
+        .iter()
+        .filter(|m| m.published && !m.features.is_empty())
+    {
+        let mut sets: Vec<Vec<String>> = vec![vec!["--no-default-features".to_owned()]];
+        for feature in &m.features {
+            sets.push(vec![
+                "--no-default-features".to_owned(),
+                "--features".to_owned(),
+                feature.clone(),
+            ]);
+        }
+        sets.push(vec!["--all-features".to_owned()]);
+        for set in sets {
+            let mut args = vec![
+                "clippy".to_owned(),
+                "--quiet".to_owned(),
+                "--package".to_owned(),
+                m.name.clone(),
+            ];
+            args.extend(set.iter().cloned());
+            args.extend(["--", "-D", "warnings"].map(str::to_owned));
+            let label = format!("{} {}", m.name, set.join(" "));
+            run_cargo_owned(&label, &args)?;
+        }
+    }
+    Ok(())
+}
+
+/// `cargo package` for every published crate in one go: cargo packs them
+/// in dependency order and builds each from its `.crate` file, resolving
+/// the workspace's own crates from the files it just packed (a local
+/// overlay of crates.io) and the others from the registry at the versions
+/// of Cargo.lock.
+fn package(members: &[Member]) -> Result<(), String> {
+    // `--allow-dirty`: ci runs before a commit too; what is checked is the
+    // working tree, as for every other step.
+    let mut args: Vec<String> = ["package", "--workspace", "--locked", "--allow-dirty"]
+        .map(str::to_owned)
+        .to_vec();
+    for m in members.iter().filter(|m| !m.published) {
+        args.extend(["--exclude".to_owned(), m.name.clone()]);
+    }
+    run_cargo_owned("package", &args)
+}
+
+fn run_cargo_owned(label: &str, args: &[String]) -> Result<(), String> {
+    run_cargo_with(label, args, &[])
+}
+
+fn run_cargo_with(label: &str, args: &[String], env: &[(&str, &str)]) -> Result<(), String> {
+    eprintln!("xtask: == {label} == cargo {}", args.join(" "));
+    let started = Instant::now();
+    let status = cargo()
+        .args(args)
+        .envs(env.iter().copied())
+        .status()
+        .map_err(|e| format!("cannot run cargo for {label}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{label} failed ({status})"));
+    }
+    eprintln!("xtask: {label} ok in {:.0?}", started.elapsed());
     Ok(())
 }
 
@@ -148,21 +342,8 @@ pub(crate) fn cargo() -> Command {
 }
 
 fn run_cargo(step: &Step) -> Result<(), String> {
-    eprintln!("xtask: == {} == cargo {}", step.label, step.args.join(" "));
-    let started = Instant::now();
-    let mut cmd = cargo();
-    cmd.args(step.args);
-    for (k, v) in step.env {
-        cmd.env(k, v);
-    }
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run cargo for {}: {e}", step.label))?;
-    if !status.success() {
-        return Err(format!("{} failed ({status})", step.label));
-    }
-    eprintln!("xtask: {} ok in {:.0?}", step.label, started.elapsed());
-    Ok(())
+    let args: Vec<String> = step.args.iter().map(|a| (*a).to_owned()).collect();
+    run_cargo_with(step.label, &args, step.env)
 }
 
 /// The crates users pick one by one must stay light: this is the promise of

@@ -1,4 +1,8 @@
-//! The default transport: hyper 1.x over rustls (ring provider).
+//! The default transport: hyper 1.x over rustls (ring provider), direct or
+//! through an HTTP proxy.
+
+mod proxy;
+mod roots;
 
 use std::error::Error as StdError;
 use std::net::IpAddr;
@@ -15,6 +19,8 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+use self::proxy::{ProxyConnector, ProxyError, ProxySetting, ProxyUrl, Route};
+use self::roots::RootSources;
 use crate::transport::{Transport, TransportError, TransportErrorKind, TransportFuture};
 
 /// Default time allowed to establish a TCP connection.
@@ -31,22 +37,34 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// HTTP/2 when the server offers it through ALPN) over rustls with the
 /// `ring` provider.
 ///
-/// - Trust: the webpki root store, plus any roots added with
-///   [`HyperTransportBuilder::add_root_pem`] (for the emulator or a
-///   corporate proxy).
-/// - Timeouts: connect (default 5 s) and whole request (default 15 s).
+/// - Trust: the webpki (Mozilla) roots compiled in (feature
+///   `webpki-roots`, default), the platform's store (feature
+///   `native-roots`, which also reads `SSL_CERT_FILE` and `SSL_CERT_DIR`),
+///   both when both features are on, plus any roots added with
+///   [`HyperTransportBuilder::add_root_pem`] (for the emulator or a private
+///   CA). With neither feature, only the added roots.
+/// - Proxy: `HTTPS_PROXY` (or `https_proxy`, `ALL_PROXY`, `all_proxy`)
+///   unless the builder says otherwise ([`HyperTransportBuilder::proxy`],
+///   [`HyperTransportBuilder::no_proxy`]); hosts matching `NO_PROXY` (or
+///   `no_proxy`) go direct. Requests go through the proxy in a `CONNECT`
+///   tunnel, so TLS runs end to end with the host and the certificate
+///   checked is the host's, never the proxy's. Loopback is proxied too
+///   unless `NO_PROXY` names it, as in curl.
+/// - Timeouts: connect (default 5 s, to the host or the proxy) and whole
+///   request (default 15 s, the `CONNECT` included).
 /// - The response body is read with a cap (default 1 MiB) and never buffered
 ///   past it.
 /// - Redirects are not followed.
 /// - Plain `http://` is refused unless
 ///   [`HyperTransportBuilder::allow_plain_http_loopback`] is set, and even
-///   then only for loopback hosts.
+///   then only for loopback hosts (and never through a proxy).
 ///
 /// Cloning is cheap and clones share the connection pool. It needs a tokio
 /// runtime when sending.
 #[derive(Clone)]
 pub struct HyperTransport {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<ProxyConnector>, Full<Bytes>>,
+    route: Route,
     request_timeout: Duration,
     max_body: usize,
     plain_http_loopback: bool,
@@ -58,6 +76,7 @@ impl std::fmt::Debug for HyperTransport {
             .field("request_timeout", &self.request_timeout)
             .field("max_body", &self.max_body)
             .field("plain_http_loopback", &self.plain_http_loopback)
+            .field("route", &self.route)
             .finish_non_exhaustive()
     }
 }
@@ -65,23 +84,26 @@ impl std::fmt::Debug for HyperTransport {
 /// Configures a [`HyperTransport`].
 #[derive(Debug, Clone)]
 pub struct HyperTransportBuilder {
-    extra_roots: Vec<CertificateDer<'static>>,
+    roots: RootSources,
     connect_timeout: Duration,
     request_timeout: Duration,
     max_body: usize,
     plain_http_loopback: bool,
-    webpki_roots: bool,
+    proxy: ProxySetting,
+    /// `NO_PROXY`-style list given to the builder; replaces the variable.
+    proxy_bypass: Option<String>,
 }
 
 impl Default for HyperTransportBuilder {
     fn default() -> Self {
         HyperTransportBuilder {
-            extra_roots: Vec::new(),
+            roots: RootSources::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_body: DEFAULT_MAX_BODY,
             plain_http_loopback: false,
-            webpki_roots: true,
+            proxy: ProxySetting::default(),
+            proxy_bypass: None,
         }
     }
 }
@@ -102,15 +124,15 @@ impl HyperTransportBuilder {
     /// Also trusts every certificate in `pem` (one or more `CERTIFICATE`
     /// blocks). Fails when the PEM cannot be parsed or holds no certificate.
     pub fn add_root_pem(mut self, pem: &[u8]) -> Result<Self, TransportError> {
-        let before = self.extra_roots.len();
+        let before = self.roots.extra.len();
         for cert in CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|e| {
                 TransportError::with_source(TransportErrorKind::Config, e)
                     .with_detail("unreadable pem certificate")
             })?;
-            self.extra_roots.push(cert);
+            self.roots.extra.push(cert);
         }
-        if self.extra_roots.len() == before {
+        if self.roots.extra.len() == before {
             return Err(TransportError::new(TransportErrorKind::Config)
                 .with_detail("no certificate in pem"));
         }
@@ -162,30 +184,65 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// Whether to trust the webpki (Mozilla) root store (default `true`).
-    /// Turn it off to trust only the roots added with
+    /// Whether to trust the webpki (Mozilla) roots compiled into the
+    /// binary (default `true`). Turn it off to trust only the platform's
+    /// roots (feature `native-roots`) and those added with
     /// [`HyperTransportBuilder::add_root_pem`].
+    #[cfg(feature = "webpki-roots")]
     pub fn webpki_roots(mut self, enable: bool) -> Self {
-        self.webpki_roots = enable;
+        self.roots.webpki = enable;
         self
     }
 
-    /// Builds the transport. Fails when no root certificate would be trusted.
+    /// Whether to trust the platform's certificate store (default `true`),
+    /// read when the transport is built; on Linux `SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR` replace the distribution's bundle.
+    #[cfg(feature = "native-roots")]
+    pub fn native_roots(mut self, enable: bool) -> Self {
+        self.roots.native = enable;
+        self
+    }
+
+    /// Sends every `https://` request through the HTTP proxy at `url`
+    /// (`http://[user:password@]host[:port]`, port 80 if left out),
+    /// whatever `HTTPS_PROXY` and `NO_PROXY` say; see
+    /// [`HyperTransportBuilder::proxy_bypass`] for exceptions.
+    ///
+    /// Credentials in the URL (percent-encoded) are sent as
+    /// `Proxy-Authorization: Basic` on the `CONNECT` only, never to the
+    /// host, and never shown in `Debug` or errors. Fails with
+    /// [`TransportErrorKind::Config`] for a URL that is not `http://` (a
+    /// TLS connection to the proxy and SOCKS are not supported); the error
+    /// does not quote the URL.
+    pub fn proxy(mut self, url: &str) -> Result<Self, TransportError> {
+        self.proxy = ProxySetting::Explicit(ProxyUrl::parse(url, "proxy url")?);
+        Ok(self)
+    }
+
+    /// Never uses a proxy, whatever the environment says.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxySetting::Off;
+        self
+    }
+
+    /// Hosts that bypass the proxy, in `NO_PROXY` syntax: comma-separated
+    /// host names (each also matching its subdomains, a leading dot
+    /// optional), IP addresses, CIDR blocks (`10.0.0.0/8`), or `*` for all.
+    /// Replaces what the `NO_PROXY` variable says, for an explicit proxy
+    /// and one from the environment alike.
+    pub fn proxy_bypass(mut self, list: &str) -> Self {
+        self.proxy_bypass = Some(list.to_owned());
+        self
+    }
+
+    /// Builds the transport. Fails when no root certificate would be
+    /// trusted, or when the proxy variables hold an unusable URL (which is
+    /// better than silently connecting directly).
     pub fn build(self) -> Result<HyperTransport, TransportError> {
-        let mut roots = rustls::RootCertStore::empty();
-        if self.webpki_roots {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        }
-        for cert in self.extra_roots {
-            roots.add(cert).map_err(|e| {
-                TransportError::with_source(TransportErrorKind::Config, e)
-                    .with_detail("unusable root certificate")
-            })?;
-        }
-        if roots.is_empty() {
-            return Err(TransportError::new(TransportErrorKind::Config)
-                .with_detail("no trusted root certificate"));
-        }
+        let route = Route::new(&self.proxy, self.proxy_bypass.as_deref(), &|name| {
+            std::env::var(name).ok()
+        })?;
+        let roots = self.roots.into_store()?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -206,7 +263,7 @@ impl HyperTransportBuilder {
             .with_tls_config(tls)
             .https_or_http()
             .enable_all_versions()
-            .wrap_connector(http);
+            .wrap_connector(ProxyConnector::new(http, route.clone()));
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
@@ -214,6 +271,7 @@ impl HyperTransportBuilder {
             .build(https);
         Ok(HyperTransport {
             client,
+            route,
             request_timeout: self.request_timeout,
             max_body: self.max_body,
             plain_http_loopback: self.plain_http_loopback,
@@ -262,6 +320,19 @@ fn classify(err: hyper_util::client::legacy::Error) -> TransportError {
     };
     let mut cur: Option<&(dyn StdError + 'static)> = Some(&err);
     while let Some(e) = cur {
+        if let Some(proxy) = e.downcast_ref::<ProxyError>() {
+            let (kind, detail) = proxy.to_transport_kind();
+            let timed_out = proxy
+                .source_ref()
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+            let kind = if timed_out {
+                TransportErrorKind::Timeout
+            } else {
+                kind
+            };
+            return TransportError::with_source(kind, err).with_detail(detail);
+        }
         if e.downcast_ref::<rustls::Error>().is_some() {
             kind = TransportErrorKind::Tls;
             break;
@@ -405,13 +476,32 @@ mod tests {
         assert_eq!(err.kind(), TransportErrorKind::Config);
     }
 
+    #[cfg(feature = "webpki-roots")]
     #[test]
-    fn no_roots_is_an_error() {
-        let err = HyperTransport::builder()
-            .webpki_roots(false)
-            .build()
-            .unwrap_err();
-        assert_eq!(err.kind(), TransportErrorKind::Config);
-        assert!(HyperTransport::builder().build().is_ok());
+    fn default_transport_builds() {
+        assert!(HyperTransport::builder().no_proxy().build().is_ok());
+    }
+
+    #[test]
+    fn debug_names_the_proxy_but_not_its_credentials() {
+        let t = HyperTransport::builder()
+            .add_root_pem(include_bytes!("../tests/data/unrelated-ca.pem"))
+            .and_then(|b| b.proxy("http://alice:hunter2@127.0.0.1:3128"))
+            .and_then(HyperTransportBuilder::build)
+            .unwrap();
+        let shown = format!("{t:?}");
+        assert!(shown.contains("via proxy 127.0.0.1:3128"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("alice"),
+            "{shown}"
+        );
+        let b = HyperTransport::builder()
+            .proxy("http://alice:hunter2@127.0.0.1:3128")
+            .unwrap();
+        let shown = format!("{b:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("alice"),
+            "{shown}"
+        );
     }
 }

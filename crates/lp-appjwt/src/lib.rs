@@ -292,13 +292,41 @@
 //!
 //! # Features
 //!
-//! - `hyper-transport` (default): [`HyperTransport`], hyper over rustls
-//!   (ring), the transport used when none is given. Without it the crate
-//!   has no network stack and needs a [`Transport`] from the caller.
-//! - `metrics`: counters and a gauge through the `metrics` facade:
-//!   `appjwt_fetches_total{cache,outcome}`, `appjwt_stale_served_total`,
-//!   `appjwt_coalesced_total`, `appjwt_fast_fails_total{cache,reason}` and
-//!   `appjwt_token_expires_in_seconds`.
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `hyper-transport` | yes (through `webpki-roots`) | [`HyperTransport`]: hyper over rustls (ring), HTTPS proxies, the transport used when none is given. Without it the crate has no network stack and needs a [`Transport`] from the caller. |
+//! | `webpki-roots` | yes | Mozilla's root certificates, compiled in. |
+//! | `native-roots` | no | the platform's certificate store, read when the transport is built. |
+//! | `metrics` | no | counters and a gauge through the `metrics` facade: `appjwt_fetches_total{cache,outcome}`, `appjwt_stale_served_total{cache}`, `appjwt_coalesced_total{cache}`, `appjwt_fast_fails_total{cache,reason}`, `appjwt_token_expires_in_seconds`. |
+//! | `blocking` | no | [`blocking::AppJwtClient`](crate::blocking), the client without `async`. |
+//!
+//! **Which roots to trust** is a trade-off:
+//!
+//! - `webpki-roots` alone works anywhere, a `scratch` or distroless image
+//!   included, and behaves the same on every machine; but the list is as
+//!   old as the build, and a corporate CA (a TLS-inspecting proxy, a
+//!   private mirror) is not in it: add it with
+//!   [`HyperTransportBuilder::add_root_pem`].
+//! - `native-roots` follows the machine: its updates and the CAs its
+//!   administrators installed, and on Linux `SSL_CERT_FILE` /
+//!   `SSL_CERT_DIR` (read by `rustls-native-certs`). In an image without a
+//!   CA bundle it finds nothing, and the build fails with "no trusted root
+//!   certificate" unless other roots are trusted.
+//! - Both: the union; the first keeps working where the second is empty.
+//! - Neither (`default-features = false, features = ["hyper-transport"]`):
+//!   only the PEM roots given to the builder, e.g. a pinned private CA.
+//!
+//! ```toml
+//! [dependencies]
+//! # the platform's roots only
+//! lp-appjwt = { version = "0.1", default-features = false, features = ["hyper-transport", "native-roots"] }
+//! ```
+//!
+//! **Proxies**: [`HyperTransport`] reads `HTTPS_PROXY` (or `https_proxy`,
+//! `ALL_PROXY`, `all_proxy`) and `NO_PROXY` (or `no_proxy`) when it is
+//! built; see [`HyperTransportBuilder::proxy`],
+//! [`HyperTransportBuilder::no_proxy`] and
+//! [`HyperTransportBuilder::proxy_bypass`] to decide in code.
 //!
 //! Signature verification (lp-jwt's `verify` feature, with `ring`) is not a
 //! feature: it is always compiled in, also with `default-features = false`,
@@ -308,6 +336,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+#[cfg(feature = "blocking")]
+pub mod blocking;
 mod client;
 mod clock;
 mod error;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lp_appjwt::{HyperTransportBuilder, TransportError};
 
 /// Shown at the end of `appjwt --help`; the same list as the crate docs.
 const EXIT_CODES: &str = "\
@@ -102,6 +103,51 @@ pub struct Connection {
         value_parser = parse_duration
     )]
     pub timeout: Duration,
+
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+}
+
+/// Which HTTP proxy carries the HTTPS connections. Without either flag,
+/// HTTPS_PROXY (https_proxy, ALL_PROXY, all_proxy) and NO_PROXY decide.
+#[derive(Debug, Default, Args)]
+pub struct ProxyArgs {
+    /// Connect through this HTTP proxy (CONNECT tunnel, TLS end to end),
+    /// instead of the one HTTPS_PROXY or ALL_PROXY names; NO_PROXY still
+    /// applies. Credentials go in the URL, percent-encoded; they are sent
+    /// to the proxy only and never printed.
+    #[arg(
+        long,
+        value_name = "http://[USER:PASS@]HOST:PORT",
+        conflicts_with = "no_proxy"
+    )]
+    pub proxy: Option<String>,
+
+    /// Connect directly, whatever HTTPS_PROXY and ALL_PROXY say.
+    #[arg(long)]
+    pub no_proxy: bool,
+}
+
+impl ProxyArgs {
+    /// Applies the flags to a transport builder. Like curl with `-x`, an
+    /// explicit proxy still lets NO_PROXY (or no_proxy) exempt hosts.
+    pub fn apply(
+        &self,
+        builder: HyperTransportBuilder,
+    ) -> Result<HyperTransportBuilder, TransportError> {
+        if self.no_proxy {
+            return Ok(builder.no_proxy());
+        }
+        let Some(url) = &self.proxy else {
+            return Ok(builder);
+        };
+        let builder = builder.proxy(url)?;
+        let bypass = std::env::var("NO_PROXY").or_else(|_| std::env::var("no_proxy"));
+        Ok(match bypass {
+            Ok(list) => builder.proxy_bypass(&list),
+            Err(_) => builder,
+        })
+    }
 }
 
 /// Who the client is, where it connects, and how tokens are checked:

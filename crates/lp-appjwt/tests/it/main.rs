@@ -1,5 +1,7 @@
 //! The facade against a fake LivePerson (one test binary).
 
+#[cfg(feature = "blocking")]
+mod blocking;
 mod concurrency;
 mod consumer;
 mod engine;

@@ -44,7 +44,10 @@ pub async fn run(_: DemoArgs) -> Result<(), Failure> {
     let host = emulator.host();
     outln!("emulator   https://{host} (Domain API + Sentinel, fresh CA, RS256 key)")?;
 
+    // The emulator is on loopback: a proxy from the environment could not
+    // reach it.
     let transport = HyperTransport::builder()
+        .no_proxy()
         .add_root_pem(emulator.ca_pem().as_bytes())
         .and_then(|b| b.build())
         .map_err(|e| Failure::usage(format!("cannot trust the emulator's CA: {e}")))?;

@@ -17,7 +17,7 @@ use lp_appjwt::{
 };
 use lp_oauth::{ClientSecret, TokenError};
 
-use crate::args::{Api, ClientArgs, Connection, VerifySource};
+use crate::args::{Api, ClientArgs, Connection, ProxyArgs, VerifySource};
 use crate::exit::{Failure, chain};
 use crate::watch::{Step, Watch, Watched};
 
@@ -123,10 +123,11 @@ pub fn parse_host(flag: &str, env: &str, value: &str) -> Result<Host, Failure> {
     Host::parse(value).map_err(|e| Failure::usage(format!("{name}: {e} (expected HOST[:PORT])")))
 }
 
-/// The HTTPS transport for `conn`, its requests noted by `watch`.
+/// The HTTPS transport for `conn` (`--ca-file`, `--timeout`, the proxy
+/// the flags or the environment name), its requests noted by `watch`.
 pub fn transport(conn: &Connection, watch: &Watch) -> Result<Watched<HyperTransport>, Failure> {
     let ca = conn.ca_file.as_deref();
-    Ok(watch.transport(transport_trusting(ca, conn.timeout)?))
+    Ok(watch.transport(transport_via(ca, conn.timeout, &conn.proxy)?))
 }
 
 /// The HTTPS transport, trusting the web PKI plus `ca_file` if given. No
@@ -134,6 +135,14 @@ pub fn transport(conn: &Connection, watch: &Watch) -> Result<Watched<HyperTransp
 pub fn transport_trusting(
     ca_file: Option<&Path>,
     timeout: Duration,
+) -> Result<HyperTransport, Failure> {
+    transport_via(ca_file, timeout, &ProxyArgs::default())
+}
+
+fn transport_via(
+    ca_file: Option<&Path>,
+    timeout: Duration,
+    proxy: &ProxyArgs,
 ) -> Result<HyperTransport, Failure> {
     let mut builder =
         HyperTransport::builder().request_timeout(timeout.min(DEFAULT_REQUEST_TIMEOUT));
@@ -150,9 +159,12 @@ pub fn transport_trusting(
             ))
         })?;
     }
+    let builder = proxy
+        .apply(builder)
+        .map_err(|e| Failure::from_client("--proxy", &lp_appjwt::Error::Transport(e)))?;
     builder
         .build()
-        .map_err(|e| Failure::usage(format!("cannot set up HTTPS: {}", chain(&e))))
+        .map_err(|e| Failure::from_client("cannot set up HTTPS", &lp_appjwt::Error::Transport(e)))
 }
 
 /// Pretty JSON for people; serialisation of plain data cannot fail, but a

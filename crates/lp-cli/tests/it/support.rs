@@ -228,6 +228,10 @@ impl Cli {
 
     fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_appjwt"));
+        // A developer's own proxy settings must not change a result.
+        for var in integration_tests::tinyproxy::PROXY_ENV {
+            cmd.env_remove(var);
+        }
         cmd.args(&self.args)
             .env_remove("RUST_LOG")
             .env_remove("NO_COLOR");
