@@ -14,7 +14,7 @@ use tokio::time::Instant;
 pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A verified and validated AppJWT, as handed out by
-/// [`AppJwtClient::token`].
+/// [`AppJwtClient::token`](crate::AppJwtClient::token).
 ///
 /// Cheap to clone. `Debug` shows the header and claims but not the token.
 #[derive(Clone)]
@@ -75,7 +75,7 @@ impl AppJwt {
     }
 
     /// Whether the signature was checked: `true` unless the client was
-    /// built with [`VerifyWith::None`].
+    /// built with [`VerifyWith::None`](crate::VerifyWith::None).
     pub fn is_verified(&self) -> bool {
         self.inner.verified
     }
