@@ -5,7 +5,6 @@ mod proxy;
 mod roots;
 
 use std::error::Error as StdError;
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +17,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
+
+use lp_ids::Host;
 
 use self::proxy::{ProxyConnector, ProxyError, ProxySetting, ProxyUrl, Route};
 use self::roots::RootSources;
@@ -279,15 +280,13 @@ impl HyperTransportBuilder {
     }
 }
 
+/// Whether `uri` names this machine, by the one rule of the workspace
+/// ([`Host::is_loopback`]); a URI whose authority is not a valid host
+/// (userinfo, no host) is not loopback.
 fn is_loopback_host(uri: &http::Uri) -> bool {
-    let Some(host) = uri.host() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    uri.authority()
+        .and_then(|a| Host::parse(a.as_str()).ok())
+        .is_some_and(|h| h.is_loopback())
 }
 
 /// Applies the scheme policy: `https` passes; `http` only to loopback when

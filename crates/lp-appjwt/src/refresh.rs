@@ -200,6 +200,10 @@ pub(crate) struct Refresh<T> {
     memory: Memory,
     fetcher: Box<dyn Fetcher<T>>,
     current: ArcSwapOption<Stamped<T>>,
+    /// Whether the cell's own task (a fetch, or a refresher asleep until
+    /// its time) sees to the stored value, so that a caller may take a due
+    /// but usable value without the lock: mirrors `state.task.is_some()`.
+    in_charge: AtomicBool,
     state: Mutex<State<T>>,
     /// Woken at every outcome of a fetch (value, error, or abandoned).
     outcome: Notify,
@@ -250,6 +254,7 @@ impl<T: Send + Sync + 'static> Refresh<T> {
             memory,
             fetcher: Box::new(fetcher),
             current: ArcSwapOption::empty(),
+            in_charge: AtomicBool::new(false),
             state: Mutex::new(State {
                 task: None,
                 failure: None,
@@ -260,6 +265,31 @@ impl<T: Send + Sync + 'static> Refresh<T> {
             }),
             outcome: Notify::new(),
         })
+    }
+
+    /// Whether a caller may take `value` at once, without the lock: it is
+    /// fresh, or it is usable and the cell's own task sees to its refresh
+    /// (so the caller has nothing to start). A read of the value.
+    pub(crate) fn at_once(&self, value: &Stamped<T>, now: Instant) -> bool {
+        let ok = value.is_fresh(now)
+            || (value.is_usable(now) && {
+                let in_charge = self.in_charge.load(Ordering::Acquire);
+                if in_charge {
+                    metrics::stale_served(self.name);
+                }
+                in_charge
+            });
+        if ok {
+            value.mark_used();
+        }
+        ok
+    }
+
+    /// Publishes whether the cell's task is in charge, after `state.task`
+    /// changed (under the lock).
+    fn sync_charge(&self, state: &State<T>) {
+        self.in_charge
+            .store(state.task.is_some(), Ordering::Release);
     }
 
     /// The stored value, fresh or not, without any check or lock.
@@ -409,6 +439,7 @@ impl<T: Send + Sync + 'static> Refresh<T> {
             abort: handle.abort_handle(),
             fetching: Some(progress.clone()),
         });
+        self.sync_charge(state);
         (Some(progress), sleeping)
     }
 
@@ -506,6 +537,7 @@ impl<T: Send + Sync + 'static> Refresh<T> {
             (Some(_), Some(task)) => task.fetching = None,
             _ => state.task = None,
         }
+        self.sync_charge(&state);
         drop(state);
         self.outcome.notify_waiters();
         wake_at
@@ -532,6 +564,7 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         };
         let Some(fetch) = fetch else {
             state.task = None;
+            self.sync_charge(&state);
             return None;
         };
         let next_id = state.next_id;
@@ -608,7 +641,12 @@ impl<T: Send + Sync + 'static> Refresh<T> {
     /// Stops the cell's task (a fetch in progress or a sleeping
     /// refresher). Waiters, if any, are woken as for an abandoned fetch.
     pub(crate) fn shutdown(&self) {
-        let task = lock(&self.state).task.take();
+        let task = {
+            let mut state = lock(&self.state);
+            let task = state.task.take();
+            self.sync_charge(&state);
+            task
+        };
         if let Some(task) = task {
             task.abort.abort();
             let mut state = lock(&self.state);
@@ -656,6 +694,7 @@ impl<T: Send + Sync + 'static> Drop for Abandon<'_, T> {
         }
         let was_fetching = state.task.as_ref().is_some_and(|t| t.fetching.is_some());
         state.task = None;
+        self.cell.sync_charge(&state);
         if was_fetching {
             state.generation = state.generation.wrapping_add(1);
             state.last = None;

@@ -179,8 +179,7 @@ impl Inner {
     async fn app_jwt(&self, deadline: Option<Instant>) -> Result<AppJwt, Error> {
         let now = Instant::now();
         if let Some(entry) = &*self.token.peek() {
-            if entry.is_fresh(now) {
-                entry.mark_used();
+            if self.token.at_once(entry, now) {
                 return Ok(entry.value.token().clone());
             }
         }

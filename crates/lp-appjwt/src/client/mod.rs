@@ -169,10 +169,11 @@ impl AppJwtClient {
     /// Must be called inside a tokio runtime (fetches run as tokio tasks).
     pub async fn token(&self) -> Result<AppJwt, Error> {
         {
-            let cached = self.inner.token.peek();
+            let cell = &self.inner.token;
+            let cached = cell.peek();
             if let Some(entry) = &*cached {
-                if entry.is_fresh(Instant::now()) {
-                    entry.mark_used();
+                // Fresh, or due while the background refresh runs: no lock.
+                if cell.at_once(entry, Instant::now()) {
                     return Ok(entry.value.local_token());
                 }
             }

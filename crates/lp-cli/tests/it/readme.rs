@@ -31,10 +31,18 @@ fn blocks_are_found() {
     assert_eq!(block_after(md, "## B"), "echo 1\necho 2\n");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_offline_block_runs_as_written() {
-    let script = block_after(README, "## Testing your connector offline");
-    let dir = temp_path("readme");
+/// What a README script printed, and where it ran.
+struct Ran {
+    dir: std::path::PathBuf,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `script` with bash (`-e -u -o pipefail`), the built `appjwt` on
+/// `PATH`, in a fresh folder named after `name`, in a process group of its
+/// own; fails unless it succeeds and leaves no process behind.
+async fn run_script(name: &str, script: &str) -> Ran {
+    let dir = temp_path(name);
     if let Err(e) = std::fs::create_dir_all(&dir) {
         panic!("mkdir: {e}");
     }
@@ -45,7 +53,7 @@ async fn the_offline_block_runs_as_written() {
     let path = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
     let mut cmd = tokio::process::Command::new("bash");
     // -e: a failing line fails the test instead of being skipped over.
-    cmd.args(["-e", "-u", "-o", "pipefail", "-c", &script])
+    cmd.args(["-e", "-u", "-o", "pipefail", "-c", script])
         .current_dir(&dir)
         .env("PATH", path)
         .env("NO_COLOR", "1")
@@ -82,14 +90,29 @@ async fn the_offline_block_runs_as_written() {
         Ok(Ok(o)) => o,
         other => panic!("the README block did not finish: {other:?}"),
     };
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(
         output.status.success(),
         "the README block failed ({}):\n{script}\nstdout:\n{stdout}\nstderr:\n{stderr}",
         output.status
     );
     assert!(!left, "the emulator outlived the block");
+    Ran {
+        dir,
+        stdout,
+        stderr,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_offline_block_runs_as_written() {
+    let script = block_after(README, "## Testing your connector offline");
+    let Ran {
+        dir,
+        stdout,
+        stderr,
+    } = run_script("readme", &script).await;
     assert!(stderr.is_empty(), "{stderr}");
     // The emulator's lines, then `appjwt token --format json`, then curl's
     // answer, which ends without a newline: the emulator's log line for
@@ -129,6 +152,44 @@ async fn the_offline_block_runs_as_written() {
         !stdout.contains(secret) && !stderr.contains(secret),
         "{stdout}"
     );
+    assert_no_secret(&stdout, &stderr);
+}
+
+/// The "Using it against LivePerson" block, as written, against an
+/// emulator started the way the offline block starts one (its environment
+/// file sets what the block expects to be set).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_block_runs_as_written_against_the_emulator() {
+    let block = block_after(README, "## Using it against LivePerson");
+    let script = format!(
+        "appjwt emulator --listen 127.0.0.1:0 --ca-out ca.pem --env-out emulator.env --print-secret &\n\
+         emulator=$!\n\
+         until [ -s emulator.env ]; do kill -0 \"$emulator\" || break; sleep 0.1; done\n\
+         . ./emulator.env\n\
+         {block}\
+         kill \"$emulator\"\n"
+    );
+    let Ran {
+        dir,
+        stdout,
+        stderr,
+    } = run_script("readme-cli", &script).await;
+    // Every command printed something, and the files were written.
+    assert!(stdout.contains("\"claims\""), "{stdout}");
+    // `appjwt token` and `appjwt consumer-jws` each print a token alone on
+    // its line; `domains` names the sentinel service.
+    let tokens = stdout
+        .lines()
+        .filter(|l| contains_jwt(l) && !l.contains(' '))
+        .count();
+    assert!(tokens >= 2, "{tokens} token lines:\n{stdout}");
+    assert!(stdout.contains("sentinel"), "{stdout}");
+    for file in ["appjwt.bash", "appjwt.1"] {
+        let len = std::fs::metadata(dir.join(file))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(len > 100, "{file}: {len} bytes");
+    }
     assert_no_secret(&stdout, &stderr);
 }
 
