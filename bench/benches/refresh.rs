@@ -3,8 +3,10 @@
 //! `expires_in`) and are refreshed 0.5 s before their end; Sentinel (a fake
 //! transport) answers every token request after 200 ms. Each call's latency
 //! goes into one of two histograms: calls that overlapped a token request
-//! ("during a refresh") and the others ("fresh"). The run lasts until at
-//! least 20 refreshes are done.
+//! (one was in flight when the call began or ended, or one ended while it
+//! ran: "during a refresh") and the others ("fresh"). The run lasts until
+//! at least 20 refreshes are done. The same file runs against an older
+//! client too (it uses only the public API), for a before/after.
 //!
 //! Not a criterion bench: what matters is the tail of one long run. The
 //! figures go to `$CRITERION_HOME/refresh/summary.json` for `cargo xtask
@@ -151,15 +153,18 @@ fn main() {
             .map(|_| {
                 let client = client.clone();
                 let (in_flight, done) = (Arc::clone(&in_flight), Arc::clone(&done));
+                let fetches = Arc::clone(&fetches);
                 tokio::spawn(async move {
                     let (mut fresh, mut during) = (Hist::new(), Hist::new());
                     while !done.load(Ordering::Relaxed) {
                         for _ in 0..64 {
                             let before = in_flight.load(Ordering::Relaxed);
+                            let fetched = fetches.load(Ordering::Relaxed);
                             let t0 = Instant::now();
                             let token = client.token().await;
                             let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                            let after = in_flight.load(Ordering::Relaxed);
+                            let after = in_flight.load(Ordering::Relaxed)
+                                || fetches.load(Ordering::Relaxed) != fetched;
                             black_box(token.expect("token"));
                             if before || after {
                                 during.record(ns);
