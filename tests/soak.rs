@@ -9,6 +9,9 @@
 // Its own test binary: VmRSS is per process, so no other test may
 // allocate beside the soak while it measures memory.
 #[allow(dead_code)]
+#[path = "soak_common.rs"]
+mod soak_common;
+#[allow(dead_code)]
 #[path = "it/support.rs"]
 mod support;
 
@@ -16,19 +19,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use lp_appjwt::{AppJwtClient, RetryPolicy};
+use lp_appjwt::RetryPolicy;
 use lp_emulator::{Endpoint, Fault};
 use tokio::time::Instant;
 
-/// Token lifetime on the emulator (sent as `expires_in`, so the client's
-/// lifetime is exact rather than rounded to the second of `exp`).
-const LIFETIME: Duration = Duration::from_secs(3);
-const REFRESH_AHEAD: Duration = Duration::from_secs(1);
-const JITTER: Duration = Duration::from_millis(100);
+use soak_common::*;
+
 /// Share of token requests that get a 500 or 503.
 const FAULT_SHARE: f64 = 0.3;
-/// How long after the deadline a task may take to notice it and return.
-const STUCK_AFTER: Duration = Duration::from_secs(10);
 
 /// What one soak run measured.
 #[derive(Debug, Default)]
@@ -230,232 +228,6 @@ async fn soak(duration: Duration, tasks: usize) -> SoakReport {
     report
 }
 
-/// What the callers of one run saw.
-#[derive(Debug, Default)]
-struct CallerStats {
-    calls: u64,
-    errors: u64,
-    /// Errors at a moment a token handed out earlier was still valid.
-    errors_while_valid: u64,
-    /// Tokens handed out whose lifetime had already run out.
-    expired: u64,
-    slowest: Duration,
-    /// Tasks that had not returned `STUCK_AFTER` past the deadline.
-    stuck: usize,
-}
-
-/// `tasks` callers of `token()` in a loop until `end`, each pausing 0.5
-/// to 2.25 ms between calls.
-struct Callers {
-    handles: Vec<tokio::task::JoinHandle<()>>,
-    counts: Arc<[AtomicU64; 5]>,
-}
-
-impl Callers {
-    fn spawn(client: &Arc<AppJwtClient>, tasks: usize, end: Instant) -> Self {
-        // calls, errors, errors while valid, expired, slowest (µs)
-        let counts: Arc<[AtomicU64; 5]> = Arc::new(Default::default());
-        let handles = (0..tasks)
-            .map(|i| {
-                let client = Arc::clone(client);
-                let counts = Arc::clone(&counts);
-                tokio::spawn(async move {
-                    // The latest expiry this task has seen: while it is
-                    // ahead, a valid token exists and an error is a
-                    // failure of the client.
-                    let mut valid_until: Option<Instant> = None;
-                    let pause = Duration::from_micros(500 + (i as u64 % 8) * 250);
-                    while Instant::now() < end {
-                        let asked = Instant::now();
-                        let result = client.token().await;
-                        let took = asked.elapsed();
-                        counts[4].fetch_max(
-                            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
-                            Ordering::Relaxed,
-                        );
-                        counts[0].fetch_add(1, Ordering::Relaxed);
-                        match result {
-                            Ok(jwt) => {
-                                if jwt.remaining().is_zero() {
-                                    counts[3].fetch_add(1, Ordering::Relaxed);
-                                }
-                                let until = jwt.expires_at();
-                                valid_until = Some(valid_until.map_or(until, |v| v.max(until)));
-                            }
-                            Err(_) => {
-                                counts[1].fetch_add(1, Ordering::Relaxed);
-                                if valid_until.is_some_and(|v| v > asked) {
-                                    counts[2].fetch_add(1, Ordering::Relaxed);
-                                }
-                            }
-                        }
-                        tokio::time::sleep(pause).await;
-                    }
-                })
-            })
-            .collect();
-        Callers { handles, counts }
-    }
-
-    async fn join(self, end: Instant) -> CallerStats {
-        let mut stuck = 0;
-        for handle in self.handles {
-            let left = (end + STUCK_AFTER).saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, handle).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => panic!("soak task failed: {e}"),
-                Err(_) => stuck += 1,
-            }
-        }
-        let c = |i: usize| self.counts[i].load(Ordering::Relaxed);
-        CallerStats {
-            calls: c(0),
-            errors: c(1),
-            errors_while_valid: c(2),
-            expired: c(3),
-            slowest: Duration::from_micros(c(4)),
-            stuck,
-        }
-    }
-}
-
-/// The successful fetches a perfect client makes in `duration`: one at
-/// start and one per cycle. `exp` is whole seconds and the client trusts
-/// the shorter of `expires_in` and `exp - now`, so on average half a
-/// second of the advertised lifetime is gone when a token arrives.
-fn ideal_fetches(duration: Duration) -> f64 {
-    1.0 + duration.as_secs_f64() / ideal_cycle().as_secs_f64()
-}
-
-/// A fault on one endpoint for the middle of a run (from 20% to 80% of
-/// it), every request of that window answered with it.
-struct Storm {
-    name: &'static str,
-    endpoint: Endpoint,
-    fault: Fault,
-    /// The Domain API map's TTL for the run.
-    domain_ttl: Duration,
-}
-
-/// What a storm run measured.
-#[derive(Debug)]
-struct StormReport {
-    name: &'static str,
-    window: Duration,
-    callers: CallerStats,
-    token_requests: u64,
-    ideal_token_requests: f64,
-    /// Token requests of the control run (no storm).
-    control_token_requests: u64,
-    domain_requests: u64,
-}
-
-impl std::fmt::Display for StormReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "phase: {} for {:?}", self.name, self.window)?;
-        writeln!(f, "  token() calls            {}", self.callers.calls)?;
-        writeln!(
-            f,
-            "  errors while valid       {}",
-            self.callers.errors_while_valid
-        )?;
-        writeln!(f, "  errors (any)             {}", self.callers.errors)?;
-        writeln!(f, "  expired tokens handed    {}", self.callers.expired)?;
-        writeln!(f, "  stuck tasks              {}", self.callers.stuck)?;
-        writeln!(f, "  token requests           {}", self.token_requests)?;
-        writeln!(
-            f,
-            "  ideal token requests     {:.1}",
-            self.ideal_token_requests
-        )?;
-        writeln!(
-            f,
-            "  control's token requests {}",
-            self.control_token_requests
-        )?;
-        writeln!(f, "  domain requests          {}", self.domain_requests)?;
-        write!(f, "  slowest token() call     {:?}", self.callers.slowest)
-    }
-}
-
-/// A client and its emulator for one storm run.
-async fn storm_client(domain_ttl: Duration) -> (lp_emulator::EmulatorHandle, Arc<AppJwtClient>) {
-    let emu = support::start(support::emulator().lifetime(LIFETIME).send_expires_in(true)).await;
-    let client = Arc::new(
-        support::client_builder(&emu)
-            .refresh_ahead(REFRESH_AHEAD)
-            .refresh_jitter(JITTER)
-            .domain_ttl(domain_ttl)
-            .retry_policy(RetryPolicy {
-                max_attempts: 6,
-                base_delay: Duration::from_millis(10),
-                max_delay: Duration::from_millis(100),
-                deadline: Duration::from_secs(2),
-                ..RetryPolicy::default()
-            })
-            .build()
-            .unwrap_or_else(|e| panic!("client: {e}")),
-    );
-    client
-        .token()
-        .await
-        .unwrap_or_else(|e| panic!("first token: {e}"));
-    (emu, client)
-}
-
-/// Runs `tasks` callers for `duration` with `storm` raging in the middle
-/// 60% of the run, and beside it, at the same time, a control: the same
-/// client and callers against an emulator without the storm. The control
-/// is the measure of what a client sends when nothing goes wrong (its
-/// refresh cycle depends on how much of each token's whole-second `exp`
-/// is gone when it arrives, which no formula here predicts well).
-async fn storm(storm: Storm, duration: Duration, tasks: usize) -> StormReport {
-    let (emu, client) = storm_client(storm.domain_ttl).await;
-    let (control_emu, control) = storm_client(storm.domain_ttl).await;
-    let start = Instant::now();
-    let end = start + duration;
-    let callers = Callers::spawn(&client, tasks, end);
-    let control_callers = Callers::spawn(&control, tasks, end);
-    let window = duration * 3 / 5;
-    tokio::time::sleep(duration / 5).await;
-    emu.inject(storm.endpoint, storm.fault.clone(), u32::MAX);
-    tokio::time::sleep(window).await;
-    emu.clear_faults();
-    let stats = callers.join(end).await;
-    let control_stats = control_callers.join(end).await;
-    assert_eq!(control_stats.errors, 0, "the control saw errors");
-    let token_requests = emu.request_count(Endpoint::Token);
-    let control_requests = control_emu.request_count(Endpoint::Token) as f64;
-    // A perfect client: what the control sent, outside the window in
-    // proportion; inside it, for a 429 storm one request per second of
-    // Retry-After, else the control's rate.
-    let share_outside = (duration - window).as_secs_f64() / duration.as_secs_f64();
-    let inside = match &storm.fault {
-        Fault::Status { status: 429, .. } => window.as_secs_f64(),
-        _ => control_requests * (1.0 - share_outside),
-    };
-    StormReport {
-        name: storm.name,
-        window,
-        callers: stats,
-        token_requests,
-        ideal_token_requests: control_requests * share_outside + inside,
-        control_token_requests: control_requests as u64,
-        domain_requests: emu.request_count(Endpoint::Domain),
-    }
-}
-
-fn ideal_cycle() -> Duration {
-    LIFETIME - Duration::from_millis(500) - REFRESH_AHEAD - JITTER / 2
-}
-
-fn soak_secs() -> u64 {
-    std::env::var("SOAK_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_64_tasks_under_30_percent_faults() {
     let duration = Duration::from_secs(soak_secs());
@@ -476,66 +248,4 @@ async fn soak_64_tasks_under_30_percent_faults() {
     // for the other tests sharing this process).
     let [warm, _, end] = r.rss_kib;
     assert!(end < warm * 2 + 64 * 1024, "{r}");
-}
-
-/// Token requests within 10% of the ideal (and 2 requests, for the short
-/// CI run where one request is a large share).
-fn near_ideal(r: &StormReport) -> bool {
-    let actual = r.token_requests as f64;
-    (actual - r.ideal_token_requests).abs() <= (0.1 * r.ideal_token_requests).max(2.0)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn soak_phase_429_storm_with_retry_after() {
-    let duration = Duration::from_secs(soak_secs());
-    let r = storm(
-        Storm {
-            name: "429 storm, Retry-After: 1",
-            endpoint: Endpoint::Token,
-            fault: Fault::Status {
-                status: 429,
-                retry_after: Some("1".to_owned()),
-                body: None,
-            },
-            domain_ttl: lp_domain::DEFAULT_TTL,
-        },
-        duration,
-        64,
-    )
-    .await;
-    println!("{r}");
-    assert_eq!(r.callers.stuck, 0, "{r}");
-    assert_eq!(r.callers.errors_while_valid, 0, "{r}");
-    assert_eq!(r.callers.expired, 0, "{r}");
-    assert!(near_ideal(&r), "{r}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn soak_phase_domain_api_outage_longer_than_its_ttl() {
-    let duration = Duration::from_secs(soak_secs());
-    let r = storm(
-        Storm {
-            name: "Domain API 503, TTL 1 s",
-            endpoint: Endpoint::Domain,
-            fault: Fault::Status {
-                status: 503,
-                retry_after: None,
-                body: None,
-            },
-            domain_ttl: Duration::from_secs(1),
-        },
-        duration,
-        64,
-    )
-    .await;
-    println!("{r}");
-    assert!(
-        r.window > Duration::from_secs(1),
-        "outage shorter than the TTL"
-    );
-    assert_eq!(r.callers.stuck, 0, "{r}");
-    assert_eq!(r.callers.errors, 0, "{r}");
-    assert_eq!(r.callers.expired, 0, "{r}");
-    assert!(r.domain_requests > 1, "{r}");
-    assert!(near_ideal(&r), "{r}");
 }

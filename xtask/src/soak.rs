@@ -27,6 +27,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "integration-tests",
             "--test",
             "soak",
+            "--test",
+            "soak_phases",
             "--",
             "--nocapture",
         ])

@@ -109,8 +109,10 @@
 //! - **Lifetime**: the shorter of `expires_in` and `exp` minus the clock's
 //!   time (whichever Sentinel sent, if only one), capped at
 //!   [`MAX_LIFETIME`], measured on tokio's monotonic clock from the moment
-//!   the request was sent. A token is never handed out past its own `exp`;
-//!   a token with no lifetime left is [`Error::NoLifetime`].
+//!   the request was sent. A token is never handed out past its own `exp`,
+//!   nor in the last tenth of its life (at most its last second), so a
+//!   request made with it does not arrive expired; a token with no
+//!   lifetime left is [`Error::NoLifetime`].
 //! - **Refresh ahead**: once less than 5 minutes (plus a random jitter of
 //!   up to 60 s; at most half the lifetime) remain, a background task
 //!   refreshes the token (if it was used since the last refresh), with the

@@ -16,19 +16,29 @@ use crate::error::Error;
 use crate::refresh::{Progress, Stamped};
 use crate::retry;
 
-/// When a token is refreshed and until when it is handed out.
+/// The part of a token's life at its end that is not handed out, so that
+/// a request made with it does not arrive expired: a tenth of the
+/// lifetime, at most this.
+pub(super) const END_MARGIN: Duration = Duration::from_secs(1);
+
+/// When a token is refreshed, until when it is handed out, and when it
+/// expires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Window {
     pub(super) lifetime: Duration,
     pub(super) refresh_at: Instant,
+    /// The end of the lifetime less [`END_MARGIN`] (or a tenth of it).
     pub(super) serve_until: Instant,
+    /// The end of the lifetime.
+    pub(super) expires_at: Instant,
 }
 
 /// The window of a token sent for at `sent_at`: the lifetime is the shorter
 /// of `expires_in` and `exp - now` (whichever Sentinel sent, if only one),
 /// at most [`MAX_LIFETIME`]; the refresh comes `margin` before its end, but
-/// never before half of it. A lifetime of zero is an error: such a token
-/// would be handed out already expired.
+/// never before half of it; it is handed out until [`END_MARGIN`] (at most
+/// a tenth of the lifetime) before its end. A lifetime of zero is an
+/// error: such a token would be handed out already expired.
 pub(super) fn window(
     expires_in: Option<Duration>,
     exp: Option<i64>,
@@ -61,14 +71,19 @@ pub(super) fn window(
             exp_in,
         });
     }
-    let serve_until = sent_at.checked_add(lifetime).unwrap_or(sent_at);
-    let refresh_at = serve_until
-        .checked_sub(margin.min(lifetime / 2))
+    let expires_at = sent_at.checked_add(lifetime).unwrap_or(sent_at);
+    let serve_until = expires_at
+        .checked_sub(END_MARGIN.min(lifetime / 10))
         .unwrap_or(sent_at);
+    let refresh_at = expires_at
+        .checked_sub(margin.min(lifetime / 2))
+        .unwrap_or(sent_at)
+        .min(serve_until);
     Ok(Window {
         lifetime,
         refresh_at,
         serve_until,
+        expires_at,
     })
 }
 
@@ -161,7 +176,8 @@ impl Inner {
                 header,
                 claims,
                 token_type: parsed.token_type,
-                expires_at: window.serve_until,
+                expires_at: window.expires_at,
+                usable_until: window.serve_until,
                 expires_at_system: sent_at_system
                     .checked_add(window.lifetime)
                     .unwrap_or(sent_at_system),
@@ -205,7 +221,9 @@ mod tests {
                 Some((lifetime, refresh_after)) => {
                     let w = got.unwrap_or_else(|e| panic!("{expires_in:?} {exp_in:?}: {e}"));
                     assert_eq!(w.lifetime, s(lifetime), "{expires_in:?} {exp_in:?}");
-                    assert_eq!(w.serve_until, sent + s(lifetime));
+                    assert_eq!(w.expires_at, sent + s(lifetime));
+                    let end_margin = END_MARGIN.min(s(lifetime) / 10);
+                    assert_eq!(w.serve_until, sent + s(lifetime) - end_margin);
                     assert_eq!(
                         w.refresh_at,
                         sent + s(refresh_after),

@@ -29,6 +29,7 @@ pub(crate) struct AppJwtInner {
     pub(crate) claims: AppJwtClaims,
     pub(crate) token_type: String,
     pub(crate) expires_at: Instant,
+    pub(crate) usable_until: Instant,
     pub(crate) expires_at_system: SystemTime,
     pub(crate) verified: bool,
 }
@@ -67,6 +68,14 @@ impl AppJwt {
     /// present when only one is), at most [`MAX_LIFETIME`].
     pub fn expires_at(&self) -> Instant {
         self.inner.expires_at
+    }
+
+    /// Until when the client hands this token out, on tokio's monotonic
+    /// clock: [`AppJwt::expires_at`] less the part of its life kept back
+    /// so that a request made with it does not arrive expired (a tenth
+    /// of the lifetime, at most 1 s).
+    pub fn usable_until(&self) -> Instant {
+        self.inner.usable_until
     }
 
     /// The same expiry on the wall clock the client was given.
@@ -176,6 +185,7 @@ mod tests {
                 claims: AppJwtClaims::default(),
                 token_type: "Bearer".to_owned(),
                 expires_at: Instant::now(),
+                usable_until: Instant::now(),
                 expires_at_system: SystemTime::UNIX_EPOCH,
                 verified: true,
             }),

@@ -87,8 +87,9 @@ async fn s2_a_fetch_at_the_tokens_end_keeps_its_retries() {
     // No refresh ahead: the token is used to its end, then fetched anew.
     let client = fake.client().refresh_ahead(Duration::ZERO).build().unwrap();
     let first = client.token().await.unwrap();
-    // 200 ms before the end: the cached token, no request.
-    tokio::time::advance(secs(3600) - Duration::from_millis(200)).await;
+    // 200 ms before the end of what is handed out (the last second of the
+    // token's life is kept back): the cached token, no request.
+    tokio::time::advance(secs(3599) - Duration::from_millis(200)).await;
     assert_eq!(client.token().await.unwrap().secret(), first.secret());
     assert_eq!(fake.fetches(), 1);
     // Just after: a 503, retried as promised, then a new token.
