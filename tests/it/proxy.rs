@@ -51,11 +51,11 @@ async fn lookup_error(transport: &HyperTransport, emu: &EmulatorHandle) -> Trans
     }
 }
 
-/// The transport error inside a client error (also after the retries).
+/// The transport error inside a client error (also after the retries, or
+/// remembered by a cache: `Error::root`).
 fn transport_error(e: &Error) -> &TransportError {
-    match e {
+    match e.root() {
         Error::Transport(t) => t,
-        Error::DeadlineExceeded { last, .. } => transport_error(last),
         other => panic!("not a transport error: {other:?}"),
     }
 }

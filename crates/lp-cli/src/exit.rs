@@ -175,7 +175,8 @@ fn classify(e: &Error) -> Kind {
             TransportErrorKind::BodyTooLarge => Kind::Refused,
             _ => Kind::Network,
         },
-        Error::DeadlineExceeded { last, .. } => classify(last),
+        // A remembered failure is classified like the failure itself.
+        Error::DeadlineExceeded { last, .. } | Error::Backoff { last, .. } => classify(last),
         // The idp answered but handed out no ConsumerJWS (401 also after a
         // fresh AppJWT, another 4xx, 5xx after the retries, a bad body), or
         // a token came back that a header cannot carry: the server said no.
