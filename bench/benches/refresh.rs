@@ -8,6 +8,13 @@
 //! at least 20 refreshes are done. The same file runs against an older
 //! client too (it uses only the public API), for a before/after.
 //!
+//! A call during which the operating system took the core away from its
+//! thread (the thread's involuntary context switches, `getrusage`,
+//! changed while the call ran on it) says nothing about the client: such
+//! calls are counted apart, and the histograms hold the others. A call
+//! that waited inside the client (and so may have moved to another
+//! worker thread) is always kept.
+//!
 //! Not a criterion bench: what matters is the tail of one long run. The
 //! figures go to `$CRITERION_HOME/refresh/summary.json` for `cargo xtask
 //! bench`, and to stdout.
@@ -24,6 +31,13 @@ use lp_appjwt::{
 use lp_bench::{ACCOUNT, CLIENT_ID, CLIENT_SECRET};
 
 const TASKS: usize = 16;
+
+/// This thread's involuntary context switches so far (-1 if unknown).
+fn preemptions() -> i64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_THREAD)
+        .map_or(-1, |u| u.involuntary_context_switches())
+}
+
 const REFRESHES: u64 = 20;
 const LATENCY: Duration = Duration::from_millis(200);
 
@@ -145,7 +159,7 @@ fn main() {
 
     let rt = lp_bench::runtime(2).expect("runtime");
     let started = Instant::now();
-    let (fresh, during) = rt.block_on(async {
+    let (fresh, during, preempted, slowest_any) = rt.block_on(async {
         client.token().await.expect("first token");
         let first_fetches = fetches.load(Ordering::SeqCst);
         let done = Arc::new(AtomicBool::new(false));
@@ -156,13 +170,23 @@ fn main() {
                 let fetches = Arc::clone(&fetches);
                 tokio::spawn(async move {
                     let (mut fresh, mut during) = (Hist::new(), Hist::new());
+                    let mut preempted = 0u64;
+                    let mut slowest_any = 0u64;
                     while !done.load(Ordering::Relaxed) {
                         for _ in 0..64 {
                             let before = in_flight.load(Ordering::Relaxed);
                             let fetched = fetches.load(Ordering::Relaxed);
+                            let thread = std::thread::current().id();
+                            let switches = preemptions();
                             let t0 = Instant::now();
                             let token = client.token().await;
                             let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                            slowest_any = slowest_any.max(ns);
+                            if std::thread::current().id() == thread && preemptions() != switches {
+                                preempted += 1;
+                                black_box(token.expect("token"));
+                                continue;
+                            }
                             let after = in_flight.load(Ordering::Relaxed)
                                 || fetches.load(Ordering::Relaxed) != fetched;
                             black_box(token.expect("token"));
@@ -174,7 +198,7 @@ fn main() {
                         }
                         tokio::task::yield_now().await;
                     }
-                    (fresh, during)
+                    (fresh, during, preempted, slowest_any)
                 })
             })
             .collect();
@@ -183,12 +207,15 @@ fn main() {
         }
         done.store(true, Ordering::Relaxed);
         let (mut fresh, mut during) = (Hist::new(), Hist::new());
+        let (mut preempted, mut slowest_any) = (0, 0);
         for t in tasks {
-            let (f, d) = t.await.expect("task");
+            let (f, d, p, s) = t.await.expect("task");
             fresh.merge(&f);
             during.merge(&d);
+            preempted += p;
+            slowest_any = slowest_any.max(s);
         }
-        (fresh, during)
+        (fresh, during, preempted, slowest_any)
     });
     let elapsed = started.elapsed();
     let refreshes = fetches.load(Ordering::SeqCst).saturating_sub(1);
@@ -197,6 +224,7 @@ fn main() {
         "{{\"refreshes\":{refreshes},\"seconds\":{:.1},\"tasks\":{TASKS},\"latency_ms\":{},\
          \"fresh\":{{\"calls\":{},\"p50\":{},\"p99\":{},\"p999\":{},\"max\":{}}},\
          \"during\":{{\"calls\":{},\"p50\":{},\"p99\":{},\"p999\":{},\"max\":{}}},\
+         \"preempted\":{preempted},\"slowest_any\":{slowest_any},\
          \"max_during_over_fresh_p99\":{ratio:.2}}}",
         elapsed.as_secs_f64(),
         LATENCY.as_millis(),
