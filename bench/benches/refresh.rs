@@ -8,17 +8,22 @@
 //! at least 20 refreshes are done. The same file runs against an older
 //! client too (it uses only the public API), for a before/after.
 //!
+//! A third histogram holds each task's first call after a token request
+//! began: the call that finds the token due, which the client of before
+//! issue 12 made wait for the whole fetch.
+//!
 //! A call during which the operating system took the core away from its
 //! thread (the thread's involuntary context switches, `getrusage`,
 //! changed while the call ran on it) says nothing about the client: such
 //! calls are counted apart, and the histograms hold the others. A call
 //! that waited inside the client (and so may have moved to another
-//! worker thread) is always kept.
+//! worker thread, or been preempted while it waited) is always kept.
 //!
 //! Not a criterion bench: what matters is the tail of one long run. The
 //! figures go to `$CRITERION_HOME/refresh/summary.json` for `cargo xtask
 //! bench`, and to stdout.
 
+use std::future::Future;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -122,16 +127,20 @@ fn main() {
 
     let in_flight = Arc::new(AtomicBool::new(false));
     let fetches = Arc::new(AtomicU64::new(0));
+    let started_requests = Arc::new(AtomicU64::new(0));
     let body = format!(
         r#"{{"access_token":"{}","token_type":"Bearer","expires_in":1}}"#,
         fixture.token
     );
     let fake = {
         let (in_flight, fetches) = (Arc::clone(&in_flight), Arc::clone(&fetches));
+        let started_requests = Arc::clone(&started_requests);
         move |_req: http::Request<Vec<u8>>| {
             let body = body.clone().into_bytes();
             let (in_flight, fetches) = (Arc::clone(&in_flight), Arc::clone(&fetches));
+            let started_requests = Arc::clone(&started_requests);
             async move {
+                started_requests.fetch_add(1, Ordering::SeqCst);
                 in_flight.store(true, Ordering::SeqCst);
                 tokio::time::sleep(LATENCY).await;
                 fetches.fetch_add(1, Ordering::SeqCst);
@@ -159,7 +168,7 @@ fn main() {
 
     let rt = lp_bench::runtime(2).expect("runtime");
     let started = Instant::now();
-    let (fresh, during, preempted, slowest_any) = rt.block_on(async {
+    let (fresh, during, first, preempted, slowest_any) = rt.block_on(async {
         client.token().await.expect("first token");
         let first_fetches = fetches.load(Ordering::SeqCst);
         let done = Arc::new(AtomicBool::new(false));
@@ -168,8 +177,11 @@ fn main() {
                 let client = client.clone();
                 let (in_flight, done) = (Arc::clone(&in_flight), Arc::clone(&done));
                 let fetches = Arc::clone(&fetches);
+                let started_requests = Arc::clone(&started_requests);
                 tokio::spawn(async move {
                     let (mut fresh, mut during) = (Hist::new(), Hist::new());
+                    let mut first = Hist::new();
+                    let mut seen = started_requests.load(Ordering::SeqCst);
                     let mut preempted = 0u64;
                     let mut slowest_any = 0u64;
                     while !done.load(Ordering::Relaxed) {
@@ -179,10 +191,22 @@ fn main() {
                             let thread = std::thread::current().id();
                             let switches = preemptions();
                             let t0 = Instant::now();
-                            let token = client.token().await;
+                            // Polled by hand to learn whether the call waited
+                            // (was pending at least once) inside the client.
+                            let mut polls = 0u32;
+                            let mut call = std::pin::pin!(client.token());
+                            let token = std::future::poll_fn(|cx| {
+                                polls += 1;
+                                call.as_mut().poll(cx)
+                            })
+                            .await;
                             let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
                             slowest_any = slowest_any.max(ns);
-                            if std::thread::current().id() == thread && preemptions() != switches {
+                            let waited = polls > 1;
+                            if !waited
+                                && std::thread::current().id() == thread
+                                && preemptions() != switches
+                            {
                                 preempted += 1;
                                 black_box(token.expect("token"));
                                 continue;
@@ -190,6 +214,11 @@ fn main() {
                             let after = in_flight.load(Ordering::Relaxed)
                                 || fetches.load(Ordering::Relaxed) != fetched;
                             black_box(token.expect("token"));
+                            let started_now = started_requests.load(Ordering::Relaxed);
+                            if started_now != seen {
+                                seen = started_now;
+                                first.record(ns);
+                            }
                             if before || after {
                                 during.record(ns);
                             } else {
@@ -198,7 +227,7 @@ fn main() {
                         }
                         tokio::task::yield_now().await;
                     }
-                    (fresh, during, preempted, slowest_any)
+                    (fresh, during, first, preempted, slowest_any)
                 })
             })
             .collect();
@@ -206,16 +235,17 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         done.store(true, Ordering::Relaxed);
-        let (mut fresh, mut during) = (Hist::new(), Hist::new());
+        let (mut fresh, mut during, mut first) = (Hist::new(), Hist::new(), Hist::new());
         let (mut preempted, mut slowest_any) = (0, 0);
         for t in tasks {
-            let (f, d, p, s) = t.await.expect("task");
+            let (f, d, a, p, s) = t.await.expect("task");
             fresh.merge(&f);
             during.merge(&d);
+            first.merge(&a);
             preempted += p;
             slowest_any = slowest_any.max(s);
         }
-        (fresh, during, preempted, slowest_any)
+        (fresh, during, first, preempted, slowest_any)
     });
     let elapsed = started.elapsed();
     let refreshes = fetches.load(Ordering::SeqCst).saturating_sub(1);
@@ -224,6 +254,7 @@ fn main() {
         "{{\"refreshes\":{refreshes},\"seconds\":{:.1},\"tasks\":{TASKS},\"latency_ms\":{},\
          \"fresh\":{{\"calls\":{},\"p50\":{},\"p99\":{},\"p999\":{},\"max\":{}}},\
          \"during\":{{\"calls\":{},\"p50\":{},\"p99\":{},\"p999\":{},\"max\":{}}},\
+         \"first\":{{\"calls\":{},\"p50\":{},\"p99\":{},\"max\":{}}},\
          \"preempted\":{preempted},\"slowest_any\":{slowest_any},\
          \"max_during_over_fresh_p99\":{ratio:.2}}}",
         elapsed.as_secs_f64(),
@@ -238,6 +269,10 @@ fn main() {
         during.quantile(0.99),
         during.quantile(0.999),
         during.max,
+        first.total(),
+        first.quantile(0.5),
+        first.quantile(0.99),
+        first.max,
     );
     println!("refresh: {json}");
     if let Some(home) = std::env::var_os("CRITERION_HOME") {
