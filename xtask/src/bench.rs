@@ -911,9 +911,12 @@ fn render(
                  The distribution of the calls during a refresh is the fresh one: a due \
                  token is handed out without the lock while the background task \
                  refreshes it. The first call of each task after a token request began \
-                 (320 calls) is the one that finds the token due: it reads the state the \
-                 refresh just changed, which another core wrote, so it may cost a few \
-                 cache misses more than a fresh call. Before issue 12 (commit 8361a16, \
+                 (320 calls) is the one that finds the token due; it takes the same \
+                 lock-free path as a fresh call (no state is written when a refresh \
+                 starts that this path reads), so its longer tail is, as far as we can \
+                 tell, that such a call often runs right after its worker thread ran the \
+                 refresh task or the timer, on caches that work left cold: not measured \
+                 further here. Before issue 12 (commit 8361a16, \
                  this bench file run against it on this machine on 2026-12-01, three runs \
                  interleaved with three of the new code): that first call took up to \
                  201.1–201.3 ms (p99 199 ms: one caller per refresh waited for the whole \
