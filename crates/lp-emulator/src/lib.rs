@@ -56,6 +56,30 @@
 //!   the claims `account_id`, `ext_consumer_id`, `lp_consumer_id` (see
 //!   [`lp_consumer_id`]) and `iat`. The Domain API answers `idp` with the
 //!   emulator's own `host:port`, so a client finds it there.
+//! - Send API (`asyncMessagingEnt`, also answered with the emulator's
+//!   `host:port`): CONVERSATION, `POST
+//!   /api/account/{acc}/messaging/consumer/conversation?v=3`, takes a JSON
+//!   array of exactly `userprofile.SetUserProfile` then
+//!   `cm.ConsumerRequestConversation` (with `brandId` the account and
+//!   `channelType` `MESSAGING`) and answers `200` with an array of
+//!   responses whose `reqId`s are the requests' ids, the second holding
+//!   `body.conversationId` (a random UUID). SEND, `POST
+//!   .../conversation/send?v=3`, takes one `ms.PublishEvent` (`dialogId` the
+//!   conversation, `event` a `ContentEvent` with `contentType` and
+//!   `message`) or one `cm.UpdateConversationField` setting
+//!   `ConversationStateField` to `CLOSE`, and answers `200` with one
+//!   response. Both want `Authorization: <AppJWT>` (checked as the idp
+//!   checks it, and not revoked, see [`EmulatorHandle::revoke_app_jwt`])
+//!   and `X-LP-ON-BEHALF: <ConsumerJWS>` (signed with a key still in the
+//!   JWKS, for this account, with the idp's claims; it does not expire).
+//!   Either one refused, or a conversation that is not this consumer's (or
+//!   does not exist), gets the same `401` with `errorCode` 40102: like
+//!   LivePerson's, the answer does not say which. A closed conversation
+//!   refuses messages and closing with `400` `the conversation is closed`;
+//!   other malformed requests (order of the batch, `v`, content type, body)
+//!   get `400` with a message, a method other than POST `405`.
+//!   [`EmulatorHandle::messages`] and [`EmulatorHandle::conversations`] show
+//!   what it received.
 //!
 //! # Keys
 //!
@@ -87,6 +111,9 @@ mod error;
 mod fault;
 mod jwt;
 mod key;
+mod revoke;
+mod send_api;
+mod send_parse;
 mod server;
 mod tls;
 
@@ -104,6 +131,7 @@ use tokio::task::JoinHandle;
 pub use error::EmulatorError;
 pub use fault::{Endpoint, Fault};
 pub use key::{SigningKey, civil_from_days, kid_for};
+pub use send_api::{Conversation, ReceivedMessage};
 
 use fault::lock;
 use server::{KeyRing, State};
@@ -422,6 +450,8 @@ impl EmulatorBuilder {
             rng: ring::rand::SystemRandom::new(),
             shutdown: shutdown_rx,
             max_body: self.max_body,
+            revocations: revoke::Revocations::default(),
+            send_api: send_api::Store::default(),
         });
         let acceptor = tls
             .as_ref()
@@ -578,6 +608,32 @@ impl EmulatorHandle {
         ext_consumer_id: &str,
     ) -> Result<String, EmulatorError> {
         self.state.mint_consumer(account, ext_consumer_id)
+    }
+
+    /// Revokes an AppJWT: from now on the idp and the Send API refuse it
+    /// with `401` (the idp's message says `the appjwt has been revoked`). A
+    /// token fetched afterwards works, even one asked for in the same second
+    /// (its `iat` and `exp` are a second earlier, so that it differs).
+    /// Returns whether this emulator had issued `token`.
+    pub fn revoke_app_jwt(&self, token: &str) -> bool {
+        self.state.revocations.revoke(token)
+    }
+
+    /// Revokes every AppJWT issued so far (through the token endpoint or
+    /// [`EmulatorHandle::issue_token`]), as if Sentinel had dropped them
+    /// all; returns how many were not revoked before.
+    pub fn revoke_all_app_jwts(&self) -> usize {
+        self.state.revocations.revoke_all()
+    }
+
+    /// The messages the Send API accepted, in the order it accepted them.
+    pub fn messages(&self) -> Vec<ReceivedMessage> {
+        self.state.send_api.messages()
+    }
+
+    /// The conversations the Send API opened, in the order it opened them.
+    pub fn conversations(&self) -> Vec<Conversation> {
+        self.state.send_api.conversations()
     }
 
     /// The next `times` requests to `endpoint` get `fault`. Faults are

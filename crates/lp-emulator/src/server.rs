@@ -19,7 +19,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::body::EmuBody;
 use crate::fault::{Counts, Faults, lock};
-use crate::jwt::{self, Claims, ConsumerClaims, Rejection};
+use crate::jwt::{self, Claims, ConsumerClaims, ConsumerIdentity, Rejection};
+use crate::revoke::Revocations;
+use crate::send_api;
 use crate::{EmulatorError, Endpoint, Fault, RequestLog, SigningKey, UnknownService};
 
 /// Most connections served at once; more are closed on accept.
@@ -36,8 +38,11 @@ const FUTURE_IAT_SECS: i64 = 3600;
 const EXPIRED_AGO_SECS: i64 = 60;
 
 const FORM: &str = "application/x-www-form-urlencoded";
-const JSON: &str = "application/json";
+pub(crate) const JSON: &str = "application/json";
 const JSON_UTF8: &str = "application/json;charset=utf-8";
+/// Most times a token is re-signed a second earlier to differ from a
+/// revoked one (see [`State::mint`]).
+const MAX_REVOKED_SHIFTS: i64 = 10_000;
 
 /// Everything the handlers share.
 pub(crate) struct State {
@@ -57,6 +62,8 @@ pub(crate) struct State {
     pub(crate) rng: ring::rand::SystemRandom,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) max_body: usize,
+    pub(crate) revocations: Revocations,
+    pub(crate) send_api: send_api::Store,
 }
 
 /// The current signing key and the retired ones still published.
@@ -159,7 +166,20 @@ impl State {
             _ => {}
         }
         let corrupt = matches!(fault, Some(Fault::BadSignatureToken));
-        jwt::encode(&key, &self.rng, &claims, corrupt)
+        // RS256 is deterministic: a token asked for in the second a revoked
+        // twin was issued in would be that very token, still refused. Moving
+        // `iat` and `exp` a second back makes it a new one, as a client that
+        // fetches again after a revocation expects.
+        for _ in 0..MAX_REVOKED_SHIFTS {
+            let token = jwt::encode(&key, &self.rng, &claims, corrupt)?;
+            if !self.revocations.is_revoked(&token) {
+                self.revocations.issued(&token);
+                return Ok(token);
+            }
+            claims.iat -= 1;
+            claims.exp -= 1;
+        }
+        Err(EmulatorError::Signing)
     }
 
     /// A ConsumerJWS as the idp endpoint issues it.
@@ -179,10 +199,25 @@ impl State {
         jwt::encode(&key, &self.rng, &claims, false)
     }
 
-    /// Checks an AppJWT against the keys the JWKS publishes now.
-    fn verify_app_jwt(&self, token: &str, account: &str) -> Result<(), Rejection> {
+    /// Checks an AppJWT against the keys the JWKS publishes now, and that
+    /// it was not revoked.
+    pub(crate) fn verify_app_jwt(&self, token: &str, account: &str) -> Result<(), Rejection> {
         let keys = lock(&self.keys).published(Instant::now());
-        jwt::verify_app_jwt(token, &keys, account, unix_now())
+        jwt::verify_app_jwt(token, &keys, account, unix_now())?;
+        if self.revocations.is_revoked(token) {
+            return Err(Rejection::Revoked);
+        }
+        Ok(())
+    }
+
+    /// Checks a ConsumerJWS against the keys the JWKS publishes now.
+    pub(crate) fn verify_consumer_jws(
+        &self,
+        token: &str,
+        account: &str,
+    ) -> Result<ConsumerIdentity, Rejection> {
+        let keys = lock(&self.keys).published(Instant::now());
+        jwt::verify_consumer_jws(token, &keys, account)
     }
 }
 
@@ -304,6 +339,8 @@ enum Route {
     Token { account: String, v2: bool },
     Jwks,
     Consumer { account: String },
+    Conversation { account: String },
+    Send { account: String },
     Unknown,
 }
 
@@ -333,6 +370,27 @@ impl Route {
             ["api", "account", acc, "consumer"] => Route::Consumer {
                 account: (*acc).to_owned(),
             },
+            [
+                "api",
+                "account",
+                acc,
+                "messaging",
+                "consumer",
+                "conversation",
+            ] => Route::Conversation {
+                account: (*acc).to_owned(),
+            },
+            [
+                "api",
+                "account",
+                acc,
+                "messaging",
+                "consumer",
+                "conversation",
+                "send",
+            ] => Route::Send {
+                account: (*acc).to_owned(),
+            },
             _ => Route::Unknown,
         }
     }
@@ -343,6 +401,8 @@ impl Route {
             Route::Token { .. } => Some(Endpoint::Token),
             Route::Jwks => Some(Endpoint::Jwks),
             Route::Consumer { .. } => Some(Endpoint::Consumer),
+            Route::Conversation { .. } => Some(Endpoint::Conversation),
+            Route::Send { .. } => Some(Endpoint::Send),
             Route::Unknown => None,
         }
     }
@@ -437,6 +497,8 @@ async fn answer(
                 Some(Endpoint::Domain) => "{\"service\":\"sentinel\",\"account\":\"",
                 Some(Endpoint::Jwks) => "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"",
                 Some(Endpoint::Consumer) => "{\"token\":\"eyJraWQiOiJhcHBqd3Qi",
+                Some(Endpoint::Conversation) => "[{\"kind\":\"resp\",\"reqId\":\"",
+                Some(Endpoint::Send) => "{\"kind\":\"resp\",\"reqId\":\"",
                 _ => "{\"access_token\":\"eyJraWQiOiJhcHBqd3Qi",
             };
             with_type(
@@ -478,11 +540,11 @@ fn with_type(status: StatusCode, content_type: &'static str, body: Bytes) -> Res
     response
 }
 
-fn json(status: StatusCode, value: &serde_json::Value) -> Response<Bytes> {
+pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response<Bytes> {
     with_type(status, JSON_UTF8, Bytes::from(value.to_string()))
 }
 
-fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
+pub(crate) fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
     let mut response = json(
         StatusCode::METHOD_NOT_ALLOWED,
         &serde_json::json!({"error": "method_not_allowed"}),
@@ -512,6 +574,8 @@ async fn normal(
             with_type(StatusCode::OK, JSON_UTF8, Bytes::from(state.jwks_json()))
         }
         Route::Consumer { account } => consumer(state, req, account, fault).await,
+        Route::Conversation { account } => send_api::conversation(state, req, account).await,
+        Route::Send { account } => send_api::send(state, req, account).await,
         Route::Unknown => json(
             StatusCode::NOT_FOUND,
             &serde_json::json!({"error": "not_found"}),
@@ -519,7 +583,7 @@ async fn normal(
     }
 }
 
-fn query_pairs(req: &Request<Incoming>) -> Vec<(String, String)> {
+pub(crate) fn query_pairs(req: &Request<Incoming>) -> Vec<(String, String)> {
     req.uri()
         .query()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
@@ -601,13 +665,16 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response<B
     response
 }
 
-fn no_store(response: &mut Response<Bytes>) {
+pub(crate) fn no_store(response: &mut Response<Bytes>) {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Response<Bytes>> {
+pub(crate) async fn read_body(
+    req: Request<Incoming>,
+    max: usize,
+) -> Result<Bytes, Response<Bytes>> {
     let too_large = || {
         oauth_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -640,8 +707,18 @@ async fn read_body(req: Request<Incoming>, max: usize) -> Result<Bytes, Response
     }
 }
 
+/// Whether the request's media type (parameters such as `charset` aside)
+/// is `expected`.
+pub(crate) fn has_content_type(req: &Request<Incoming>, expected: &str) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(expected))
+}
+
 /// One parameter of a form or query, refusing repeats (RFC 6749 section 3.2).
-fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ()> {
+pub(crate) fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ()> {
     let mut found = pairs
         .iter()
         .filter(|(k, _)| k == name)
@@ -692,13 +769,7 @@ async fn token(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case(FORM));
-    if !is_form {
+    if !has_content_type(&req, FORM) {
         return bad("content type must be application/x-www-form-urlencoded");
     }
     let query = query_pairs(&req);
@@ -833,13 +904,7 @@ async fn consumer(
     if let Err(rejection) = token.and_then(|t| state.verify_app_jwt(t, account)) {
         return unauthorized(rejection);
     }
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case(JSON));
-    if !is_json {
+    if !has_content_type(&req, JSON) {
         return bad("content type must be application/json");
     }
     let body = match read_body(req, state.max_body).await {
@@ -914,6 +979,19 @@ mod tests {
                 account: s("le81823118"),
             },
         );
+        check(
+            "/api/account/123/messaging/consumer/conversation",
+            Route::Conversation { account: s("123") },
+        );
+        check(
+            "/api/account/123/messaging/consumer/conversation/send",
+            Route::Send { account: s("123") },
+        );
+        check(
+            "/api/account/123/messaging/consumer/conversation/send/",
+            Route::Unknown,
+        );
+        check("/api/account/123/messaging/consumer", Route::Unknown);
         check("/api/account/1/consumer/", Route::Unknown);
         check("/api/account//consumer/x", Route::Unknown);
         check("/sentinel/well-known/jwks/", Route::Unknown);
