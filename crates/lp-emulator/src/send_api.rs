@@ -27,6 +27,9 @@ const ON_BEHALF: &str = "x-lp-on-behalf";
 /// in the answer tells them apart (LivePerson's status does not either).
 const UNAUTHORIZED_CODE: u32 = 40102;
 
+/// A refused request's answer, boxed to keep `Result`s small.
+type Refused = Box<Response<Bytes>>;
+
 /// A message the Send API accepted, as [`crate::EmulatorHandle::messages`]
 /// lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +104,7 @@ impl Store {
         account: &str,
         consumer: &ConsumerIdentity,
         request: &SendRequest,
-    ) -> Result<Value, Response<Bytes>> {
+    ) -> Result<Value, Refused> {
         let mut inner = lock(&self.inner);
         let Inner {
             conversations,
@@ -145,15 +148,15 @@ impl Store {
     }
 }
 
-fn bad(message: &str) -> Response<Bytes> {
-    json(
+fn bad(message: &str) -> Refused {
+    Box::new(json(
         StatusCode::BAD_REQUEST,
         &json!({"error": "bad request", "message": message}),
-    )
+    ))
 }
 
 /// The one answer to every refused credential or conversation.
-fn unauthorized() -> Response<Bytes> {
+fn unauthorized() -> Refused {
     let mut response = json(
         StatusCode::UNAUTHORIZED,
         &json!({
@@ -163,7 +166,7 @@ fn unauthorized() -> Response<Bytes> {
         }),
     );
     no_store(&mut response);
-    response
+    Box::new(response)
 }
 
 /// The checks both calls make before reading the body: method, `v=3`, both
@@ -172,9 +175,9 @@ fn admit(
     state: &State,
     req: &Request<Incoming>,
     account: &str,
-) -> Result<ConsumerIdentity, Response<Bytes>> {
+) -> Result<ConsumerIdentity, Refused> {
     if req.method() != Method::POST {
-        return Err(method_not_allowed("POST"));
+        return Err(Box::new(method_not_allowed("POST")));
     }
     match single(&query_pairs(req), "v") {
         Ok(Some("3")) => {}
@@ -209,8 +212,8 @@ fn admit(
 }
 
 /// The body as JSON, or the refusal.
-async fn read_json(state: &State, req: Request<Incoming>) -> Result<Value, Response<Bytes>> {
-    let body = read_body(req, state.max_body).await?;
+async fn read_json(state: &State, req: Request<Incoming>) -> Result<Value, Refused> {
+    let body = read_body(req, state.max_body).await.map_err(Box::new)?;
     serde_json::from_slice(&body).map_err(|_| bad("the body is not valid json"))
 }
 
@@ -226,10 +229,10 @@ pub(crate) async fn conversation(
         let batch = send_parse::parse_batch(&value, account).map_err(|m| bad(&m))?;
         let mut bytes = [0u8; 16];
         state.rng.fill(&mut bytes).map_err(|_| {
-            json(
+            Box::new(json(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &json!({"error": "server error", "message": "no random source"}),
-            )
+            ))
         })?;
         let id = crate::jwt::uuid(bytes, 4);
         state.send_api.open(Conversation {
@@ -239,7 +242,7 @@ pub(crate) async fn conversation(
             lp_consumer_id: consumer.lp_consumer_id,
             open: true,
         });
-        Ok::<_, Response<Bytes>>(json(
+        Ok::<_, Refused>(json(
             StatusCode::OK,
             &json!([
                 {
@@ -259,7 +262,7 @@ pub(crate) async fn conversation(
             ]),
         ))
     };
-    opened.await.unwrap_or_else(|refusal| refusal)
+    opened.await.unwrap_or_else(|refusal| *refusal)
 }
 
 /// `POST /api/account/{acc}/messaging/consumer/conversation/send?v=3`.
@@ -273,10 +276,10 @@ pub(crate) async fn send(state: &State, req: Request<Incoming>, account: &str) -
             SendRequest::Publish { .. } => "ms.PublishEventResponse",
             SendRequest::Close { .. } => "GenericResponse",
         };
-        Ok::<_, Response<Bytes>>(json(
+        Ok::<_, Refused>(json(
             StatusCode::OK,
             &json!({"kind": "resp", "reqId": request.id(), "code": 200, "body": body, "type": kind}),
         ))
     };
-    sent.await.unwrap_or_else(|refusal| refusal)
+    sent.await.unwrap_or_else(|refusal| *refusal)
 }

@@ -45,6 +45,7 @@ fn request(emu: &EmulatorHandle, account: &str, app_jwt: &str, ext: &str) -> Req
         body: built.body().clone(),
         h2: false,
         authorization: header("authorization").map(str::to_owned),
+        on_behalf: None,
     }
 }
 

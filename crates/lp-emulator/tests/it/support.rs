@@ -58,6 +58,8 @@ pub struct Req {
     pub body: Vec<u8>,
     pub h2: bool,
     pub authorization: Option<String>,
+    /// `X-LP-ON-BEHALF`, the Send API's ConsumerJWS header.
+    pub on_behalf: Option<String>,
 }
 
 impl Req {
@@ -69,6 +71,7 @@ impl Req {
             body: Vec::new(),
             h2: false,
             authorization: None,
+            on_behalf: None,
         }
     }
 
@@ -84,6 +87,7 @@ impl Req {
             body,
             h2: false,
             authorization: None,
+            on_behalf: None,
         }
     }
 
@@ -97,11 +101,17 @@ impl Req {
             body: body.to_string().into_bytes(),
             h2: false,
             authorization: Some(app_jwt.to_owned()),
+            on_behalf: None,
         }
     }
 
     pub fn authorization(mut self, value: Option<&str>) -> Self {
         self.authorization = value.map(str::to_owned);
+        self
+    }
+
+    pub fn on_behalf(mut self, value: Option<&str>) -> Self {
+        self.on_behalf = value.map(str::to_owned);
         self
     }
 
@@ -235,6 +245,9 @@ pub async fn send_with_name(
     }
     if let Some(auth) = &req.authorization {
         request = request.header("authorization", auth.as_str());
+    }
+    if let Some(jws) = &req.on_behalf {
+        request = request.header("x-lp-on-behalf", jws.as_str());
     }
     let request = request
         .body(Full::new(Bytes::from(req.body)))
