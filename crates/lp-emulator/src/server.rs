@@ -370,27 +370,14 @@ impl Route {
             ["api", "account", acc, "consumer"] => Route::Consumer {
                 account: (*acc).to_owned(),
             },
-            [
-                "api",
-                "account",
-                acc,
-                "messaging",
-                "consumer",
-                "conversation",
-            ] => Route::Conversation {
-                account: (*acc).to_owned(),
-            },
-            [
-                "api",
-                "account",
-                acc,
-                "messaging",
-                "consumer",
-                "conversation",
-                "send",
-            ] => Route::Send {
-                account: (*acc).to_owned(),
-            },
+            ["api", "account", acc, "messaging", rest @ ..] => {
+                let account = (*acc).to_owned();
+                match rest {
+                    ["consumer", "conversation"] => Route::Conversation { account },
+                    ["consumer", "conversation", "send"] => Route::Send { account },
+                    _ => Route::Unknown,
+                }
+            }
             _ => Route::Unknown,
         }
     }

@@ -44,20 +44,6 @@ pub fn post(target: String, app_jwt: &str, jws: &str, body: &Value) -> Req {
     Req::post_json(target, app_jwt, body).on_behalf(Some(jws))
 }
 
-/// An AppJWT from the token endpoint for one of the test clients.
-pub async fn token_for(emu: &EmulatorHandle, account: &str) -> String {
-    let (client, secret) = match account {
-        ACCOUNT => (CLIENT, SECRET),
-        _ => (OTHER_CLIENT, OTHER_SECRET),
-    };
-    let reply = call(emu, seed_request(account, client, secret)).await;
-    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-    reply.json()["access_token"]
-        .as_str()
-        .expect("token")
-        .to_owned()
-}
-
 /// A ConsumerJWS from the emulator's idp endpoint.
 pub async fn jws_for(emu: &EmulatorHandle, account: &str, app_jwt: &str, ext: &str) -> String {
     let req = Req::post_json(
@@ -84,6 +70,16 @@ pub async fn open(emu: &EmulatorHandle, account: &str, app_jwt: &str, jws: &str)
         .to_owned()
 }
 
+/// A started emulator, an AppJWT, a ConsumerJWS for `ext` and the id of a
+/// conversation it opened.
+pub async fn opened(ext: &str) -> (EmulatorHandle, String, String, String) {
+    let emu = emulator().await;
+    let jwt = fetch_token_for(&emu, ACCOUNT).await;
+    let jws = jws_for(&emu, ACCOUNT, &jwt, ext).await;
+    let id = open(&emu, ACCOUNT, &jwt, &jws).await;
+    (emu, jwt, jws, id)
+}
+
 /// Status and, for a 400, the message of a reply.
 fn outcome(reply: &Reply) -> (u16, String) {
     let message = match reply.status {
@@ -105,7 +101,7 @@ async fn whole_flow() {
     )
     .await;
     assert_eq!(lookup.json()["baseURI"], emu.host().to_string());
-    let app_jwt = token_for(&emu, ACCOUNT).await;
+    let app_jwt = fetch_token_for(&emu, ACCOUNT).await;
     let jws = jws_for(&emu, ACCOUNT, &app_jwt, "John_Doe_facebook12345").await;
 
     let reply = call(
@@ -206,10 +202,10 @@ async fn whole_flow() {
 #[tokio::test]
 async fn a_consumer_cannot_touch_another_ones_conversation() {
     let emu = emulator().await;
-    let app_jwt = token_for(&emu, ACCOUNT).await;
+    let app_jwt = fetch_token_for(&emu, ACCOUNT).await;
     let alice = jws_for(&emu, ACCOUNT, &app_jwt, "alice").await;
     let bob = jws_for(&emu, ACCOUNT, &app_jwt, "bob").await;
-    let other_jwt = token_for(&emu, OTHER_ACCOUNT).await;
+    let other_jwt = fetch_token_for(&emu, OTHER_ACCOUNT).await;
     // The same ext_consumer_id in another account is another consumer.
     let alice_elsewhere = jws_for(&emu, OTHER_ACCOUNT, &other_jwt, "alice").await;
     let alices = open(&emu, ACCOUNT, &app_jwt, &alice).await;
@@ -277,10 +273,7 @@ async fn a_consumer_cannot_touch_another_ones_conversation() {
 
 #[tokio::test]
 async fn revoked_app_jwts_are_refused_and_a_new_one_works() {
-    let emu = emulator().await;
-    let first = token_for(&emu, ACCOUNT).await;
-    let jws = jws_for(&emu, ACCOUNT, &first, "alice").await;
-    let id = open(&emu, ACCOUNT, &first, &jws).await;
+    let (emu, first, jws, id) = opened("alice").await;
     let send = |jwt: &str| post(send_path(ACCOUNT), jwt, &jws, &message(&id, "x"));
 
     assert!(emu.revoke_app_jwt(&first));
@@ -303,7 +296,7 @@ async fn revoked_app_jwts_are_refused_and_a_new_one_works() {
 
     // Fetched at once (most likely in the same second): a new token, which
     // works; the ConsumerJWS did not change.
-    let second = token_for(&emu, ACCOUNT).await;
+    let second = fetch_token_for(&emu, ACCOUNT).await;
     assert_ne!(second, first);
     assert_eq!(verify_with_jwks(&second, &emu.jwks_json()), Ok(()));
     let claims = decode_jwt(&second).claims;
@@ -319,7 +312,7 @@ async fn revoked_app_jwts_are_refused_and_a_new_one_works() {
     for jwt in [&first, &second, &direct] {
         assert_eq!(call(&emu, send(jwt)).await.status, StatusCode::UNAUTHORIZED);
     }
-    let third = token_for(&emu, ACCOUNT).await;
+    let third = fetch_token_for(&emu, ACCOUNT).await;
     assert_eq!(call(&emu, send(&third)).await.status, StatusCode::OK);
     assert_eq!(emu.messages().len(), 2);
 }
@@ -327,7 +320,7 @@ async fn revoked_app_jwts_are_refused_and_a_new_one_works() {
 #[tokio::test]
 async fn faults_and_counts() {
     let emu = emulator().await;
-    let app_jwt = token_for(&emu, ACCOUNT).await;
+    let app_jwt = fetch_token_for(&emu, ACCOUNT).await;
     let jws = jws_for(&emu, ACCOUNT, &app_jwt, "alice").await;
     emu.reset_counts();
     let status = |status: u16, retry_after: Option<&str>| Fault::Status {

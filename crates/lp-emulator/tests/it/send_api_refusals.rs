@@ -2,7 +2,7 @@
 //! and malformed requests (400 with a message, 405).
 
 use http::StatusCode;
-use lp_emulator::{Emulator, Fault};
+use lp_emulator::Fault;
 use serde_json::{Value, json};
 
 use crate::send_api::*;
@@ -10,21 +10,13 @@ use crate::support::*;
 
 #[tokio::test]
 async fn refuses_bad_credentials_with_one_401() {
-    let emu = emulator().await;
-    let good = token_for(&emu, ACCOUNT).await;
-    let jws = jws_for(&emu, ACCOUNT, &good, "alice").await;
-    let id = open(&emu, ACCOUNT, &good, &jws).await;
+    let (emu, good, jws, id) = opened("alice").await;
     let issue = |fault: Fault| {
         emu.issue_token_with(ACCOUNT, CLIENT, &fault)
             .expect("token")
     };
     let stranger = {
-        let other = Emulator::builder()
-            .client(ACCOUNT, CLIENT, SECRET)
-            .signing_key(second_key())
-            .start()
-            .await
-            .expect("start");
+        let other = stranger().await;
         (
             other.issue_token(ACCOUNT, CLIENT).expect("token"),
             other.issue_consumer_jws(ACCOUNT, "alice").expect("jws"),
@@ -105,14 +97,14 @@ async fn refuses_bad_credentials_with_one_401() {
 #[tokio::test]
 async fn consumer_jws_lives_as_long_as_its_key_is_published() {
     let emu = emulator().await;
-    let before = token_for(&emu, ACCOUNT).await;
+    let before = fetch_token_for(&emu, ACCOUNT).await;
     let jws = jws_for(&emu, ACCOUNT, &before, "alice").await;
     emu.rotate_key_to(second_key());
-    let app_jwt = token_for(&emu, ACCOUNT).await;
+    let app_jwt = fetch_token_for(&emu, ACCOUNT).await;
     let id = open(&emu, ACCOUNT, &app_jwt, &jws).await;
     // A second rotation takes the ConsumerJWS's key out of the JWKS.
     emu.rotate_key_to(key());
-    let app_jwt = token_for(&emu, ACCOUNT).await;
+    let app_jwt = fetch_token_for(&emu, ACCOUNT).await;
     let reply = call(
         &emu,
         post(send_path(ACCOUNT), &app_jwt, &jws, &message(&id, "x")),
@@ -130,10 +122,7 @@ async fn consumer_jws_lives_as_long_as_its_key_is_published() {
 
 #[tokio::test]
 async fn refuses_bad_requests() {
-    let emu = emulator().await;
-    let jwt = token_for(&emu, ACCOUNT).await;
-    let jws = jws_for(&emu, ACCOUNT, &jwt, "alice").await;
-    let id = open(&emu, ACCOUNT, &jwt, &jws).await;
+    let (emu, jwt, jws, id) = opened("alice").await;
     let to_conversation = |body: Value| post(conversation_path(ACCOUNT), &jwt, &jws, &body);
     let to_send = |body: Value| post(send_path(ACCOUNT), &jwt, &jws, &body);
     let with_query = |path: &str, body: Value| post(path.to_owned(), &jwt, &jws, &body);
@@ -255,13 +244,7 @@ async fn refuses_bad_requests() {
             "*",
         ),
     ];
-    for (name, req, status, message) in cases {
-        let reply = call(&emu, req).await;
-        assert_eq!(reply.status.as_u16(), status, "{name}: {:?}", reply.body);
-        if message != "*" {
-            assert_eq!(reply.json()["message"], message, "{name}");
-        }
-    }
+    check_replies(&emu, cases).await;
     let texts: Vec<String> = emu.messages().into_iter().map(|m| m.text).collect();
     assert_eq!(texts, ["ok"]);
     assert_eq!(emu.conversations().len(), 1);

@@ -319,6 +319,18 @@ pub async fn call(emu: &EmulatorHandle, req: Req) -> Reply {
     }
 }
 
+/// Sends each `(name, request, status, message)` and checks the status and,
+/// unless it is `"*"`, the `message` member of the JSON answer.
+pub async fn check_replies(emu: &EmulatorHandle, cases: Vec<(&str, Req, u16, &str)>) {
+    for (name, req, status, message) in cases {
+        let reply = call(emu, req).await;
+        assert_eq!(reply.status.as_u16(), status, "{name}: {:?}", reply.body);
+        if message != "*" {
+            assert_eq!(reply.json()["message"], message, "{name}");
+        }
+    }
+}
+
 /// A decoded JWT: header, claims, signing input and signature.
 #[derive(Debug)]
 pub struct Jwt {
@@ -381,9 +393,30 @@ pub fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// Another emulator for the same client, signing with [`second_key`]: its
+/// tokens have this suite's kid scheme but other key material.
+pub async fn stranger() -> EmulatorHandle {
+    Emulator::builder()
+        .client(ACCOUNT, CLIENT, SECRET)
+        .signing_key(second_key())
+        .start()
+        .await
+        .expect("start")
+}
+
 /// Gets a token the seed's way and returns it.
 pub async fn fetch_token(emu: &EmulatorHandle) -> String {
-    let reply = call(emu, seed_request(ACCOUNT, CLIENT, SECRET)).await;
+    fetch_token_for(emu, ACCOUNT).await
+}
+
+/// Like [`fetch_token`] for `ACCOUNT` or, with any other account, the
+/// client of `OTHER_ACCOUNT`.
+pub async fn fetch_token_for(emu: &EmulatorHandle, account: &str) -> String {
+    let (client, secret) = match account {
+        ACCOUNT => (CLIENT, SECRET),
+        _ => (OTHER_CLIENT, OTHER_SECRET),
+    };
+    let reply = call(emu, seed_request(account, client, secret)).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     reply.json()["access_token"]
         .as_str()
