@@ -94,7 +94,13 @@
 //!
 //! [`EmulatorHandle::inject`] makes the next requests to an endpoint fail in
 //! one of the ways listed in [`Fault`]; [`EmulatorHandle::request_count`]
-//! counts every request received, faulted or not.
+//! counts every request received, faulted or not. A request whose answer a
+//! fault replaces (a status, a malformed or cut-off body) is not processed:
+//! a faulted Send API call opens no conversation and delivers no message.
+//! [`EmulatorHandle::revoke_app_jwt`] and
+//! [`EmulatorHandle::revoke_all_app_jwts`] make AppJWTs already handed out
+//! fail with `401` at the idp and the Send API, as when Sentinel revokes
+//! them before their `exp`.
 //!
 //! # Logging
 //!
@@ -107,14 +113,19 @@
 )]
 
 mod body;
+mod domain_api;
 mod error;
 mod fault;
+mod idp;
 mod jwt;
 mod key;
+mod reply;
 mod revoke;
 mod send_api;
 mod send_parse;
+mod sentinel;
 mod server;
+mod state;
 mod tls;
 
 use std::collections::{HashMap, HashSet};
@@ -134,7 +145,7 @@ pub use key::{SigningKey, civil_from_days, kid_for};
 pub use send_api::{Conversation, ReceivedMessage};
 
 use fault::lock;
-use server::{KeyRing, State};
+use state::{KeyRing, State};
 
 /// Default token lifetime: one hour, like Sentinel's.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
@@ -395,7 +406,10 @@ impl EmulatorBuilder {
                     reason: "empty client secret".to_owned(),
                 });
             }
-            clients.insert((account.clone(), id.clone()), server::digest_secret(secret));
+            clients.insert(
+                (account.clone(), id.clone()),
+                sentinel::digest_secret(secret),
+            );
             accounts.insert(account.clone());
         }
 

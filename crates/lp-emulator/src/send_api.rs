@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 
 use crate::fault::lock;
 use crate::jwt::{ConsumerIdentity, Rejection};
-use crate::send_parse::{self, SendRequest};
-use crate::server::{
-    JSON, State, has_content_type, json, method_not_allowed, no_store, query_pairs, read_body,
-    single,
+use crate::reply::{
+    JSON, has_content_type, json, method_not_allowed, no_store, query_pairs, read_body, single,
 };
+use crate::send_parse::{self, SendRequest};
+use crate::state::State;
 
 /// The second header of a Send API call, with the ConsumerJWS.
 const ON_BEHALF: &str = "x-lp-on-behalf";
