@@ -382,3 +382,35 @@ async fn faults_and_counts() {
     .map(|e| emu.request_count(e));
     assert_eq!(counts, [2, 4, 0, 6]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_are_all_delivered_in_sequence() {
+    let (emu, jwt, jws, id) = opened("alice").await;
+    let target = Target::from(&emu);
+    let sends: Vec<_> = (0..50)
+        .map(|i| {
+            let req = post(
+                send_path(ACCOUNT),
+                &jwt,
+                &jws,
+                &message(&id, &format!("m{i}")),
+            );
+            let target = target.clone();
+            tokio::spawn(async move { tokio::time::timeout(GUARD, send(target, req)).await })
+        })
+        .collect();
+    let mut sequences = Vec::new();
+    for task in sends {
+        let reply = task.await.expect("task").expect("in time").expect("reply");
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        sequences.push(reply.json()["body"]["sequence"].as_u64().expect("sequence"));
+    }
+    sequences.sort_unstable();
+    assert_eq!(sequences, (0..50).collect::<Vec<u64>>());
+    let mut texts: Vec<String> = emu.messages().into_iter().map(|m| m.text).collect();
+    texts.sort_unstable();
+    let mut expected: Vec<String> = (0..50).map(|i| format!("m{i}")).collect();
+    expected.sort_unstable();
+    assert_eq!(texts, expected);
+    assert_eq!(emu.request_count(Endpoint::Send), 50);
+}
