@@ -49,9 +49,9 @@
 //!   application/json` and `{"ext_consumer_id":"..."}`. The AppJWT must be
 //!   one this emulator signed (RS256 with its current key or one still in
 //!   the JWKS), with `iss` `Sentinel`, `aud` the account of the path, `exp`
-//!   not passed and `iat` at most a minute ahead; otherwise `401` with
-//!   `{"error":"unauthorized","message":..}`. A wrong content type or body,
-//!   or a missing `v=1.0`, gets `400`. The answer is `201`
+//!   not passed, `iat` at most a minute ahead, and not revoked; otherwise
+//!   `401` with `{"error":"unauthorized","message":..}`. A wrong content
+//!   type or body, or a missing `v=1.0`, gets `400`. The answer is `201`
 //!   `{"token":"<JWS>"}`: an RS256 JWS with the AppJWT's header layout and
 //!   the claims `account_id`, `ext_consumer_id`, `lp_consumer_id` (see
 //!   [`lp_consumer_id`]) and `iat`. The Domain API answers `idp` with the
