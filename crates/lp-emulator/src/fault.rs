@@ -15,6 +15,12 @@ pub enum Endpoint {
     Jwks,
     /// The idp's ConsumerJWS endpoint, `/api/account/{acc}/consumer`.
     Consumer,
+    /// The Send API's CONVERSATION call (`asyncMessagingEnt`),
+    /// `/api/account/{acc}/messaging/consumer/conversation`.
+    Conversation,
+    /// The Send API's SEND call (`asyncMessagingEnt`),
+    /// `/api/account/{acc}/messaging/consumer/conversation/send`.
+    Send,
     /// Every request, including ones to unknown paths.
     Any,
 }
@@ -159,6 +165,17 @@ impl Faults {
     }
 }
 
+/// Every endpoint, [`Endpoint::Any`] last.
+const ALL: [Endpoint; 7] = [
+    Endpoint::Domain,
+    Endpoint::Token,
+    Endpoint::Jwks,
+    Endpoint::Consumer,
+    Endpoint::Conversation,
+    Endpoint::Send,
+    Endpoint::Any,
+];
+
 /// Request counters per endpoint.
 #[derive(Default)]
 pub(crate) struct Counts {
@@ -166,6 +183,8 @@ pub(crate) struct Counts {
     token: AtomicU64,
     jwks: AtomicU64,
     consumer: AtomicU64,
+    conversation: AtomicU64,
+    send: AtomicU64,
     any: AtomicU64,
 }
 
@@ -182,13 +201,7 @@ impl Counts {
     }
 
     pub(crate) fn reset(&self) {
-        for e in [
-            Endpoint::Domain,
-            Endpoint::Token,
-            Endpoint::Jwks,
-            Endpoint::Consumer,
-            Endpoint::Any,
-        ] {
+        for e in ALL {
             self.counter(e).store(0, Ordering::Relaxed);
         }
     }
@@ -199,6 +212,8 @@ impl Counts {
             Endpoint::Token => &self.token,
             Endpoint::Jwks => &self.jwks,
             Endpoint::Consumer => &self.consumer,
+            Endpoint::Conversation => &self.conversation,
+            Endpoint::Send => &self.send,
             Endpoint::Any => &self.any,
         }
     }
@@ -243,18 +258,12 @@ mod tests {
         counts.record(Some(Endpoint::Token));
         counts.record(Some(Endpoint::Token));
         counts.record(Some(Endpoint::Consumer));
+        counts.record(Some(Endpoint::Send));
         counts.record(None);
-        let got = [
-            Endpoint::Domain,
-            Endpoint::Token,
-            Endpoint::Jwks,
-            Endpoint::Consumer,
-            Endpoint::Any,
-        ]
-        .map(|e| counts.get(e));
-        assert_eq!(got, [0, 2, 0, 1, 4]);
+        let got = ALL.map(|e| counts.get(e));
+        assert_eq!(got, [0, 2, 0, 1, 0, 1, 5]);
         counts.reset();
         assert_eq!(counts.get(Endpoint::Any), 0);
-        assert_eq!(counts.get(Endpoint::Consumer), 0);
+        assert_eq!(ALL.map(|e| counts.get(e)), [0; 7]);
     }
 }

@@ -85,6 +85,7 @@ pub(crate) enum Rejection {
     WrongAudience,
     Expired,
     NotYetValid,
+    Revoked,
 }
 
 impl Rejection {
@@ -99,6 +100,7 @@ impl Rejection {
             Rejection::WrongAudience => "the appjwt is for another account",
             Rejection::Expired => "the appjwt has expired",
             Rejection::NotYetValid => "the appjwt is issued in the future",
+            Rejection::Revoked => "the appjwt has been revoked",
         }
     }
 }
@@ -112,6 +114,73 @@ pub(crate) fn verify_app_jwt(
     account: &str,
     now: i64,
 ) -> Result<(), Rejection> {
+    let claims = verify_rs256(token, keys)?;
+    let text = |name: &str| claims.get(name).and_then(|v| v.as_str());
+    let number = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
+    if text("iss") != Some("Sentinel") {
+        return Err(Rejection::WrongIssuer);
+    }
+    if text("aud") != Some(account) {
+        return Err(Rejection::WrongAudience);
+    }
+    match number("exp") {
+        Some(exp) if exp > now => {}
+        Some(_) => return Err(Rejection::Expired),
+        None => return Err(Rejection::Malformed),
+    }
+    match number("iat") {
+        Some(iat) if iat <= now.saturating_add(IAT_SKEW_SECS) => Ok(()),
+        Some(_) => Err(Rejection::NotYetValid),
+        None => Err(Rejection::Malformed),
+    }
+}
+
+/// Who a valid ConsumerJWS speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConsumerIdentity {
+    pub(crate) ext_consumer_id: String,
+    pub(crate) lp_consumer_id: String,
+}
+
+/// Checks a ConsumerJWS as the Send API would: RS256 with one of `keys`,
+/// `account_id` equal to `account`, and the `ext_consumer_id` and
+/// `lp_consumer_id` the idp endpoint puts there. No expiry: LivePerson's
+/// ConsumerJWS "never expires"; it stops working only when its key leaves
+/// the JWKS.
+pub(crate) fn verify_consumer_jws(
+    token: &str,
+    keys: &[SigningKey],
+    account: &str,
+) -> Result<ConsumerIdentity, Rejection> {
+    let claims = verify_rs256(token, keys)?;
+    let text = |name: &str| claims.get(name).and_then(|v| v.as_str());
+    if text("account_id") != Some(account) {
+        return Err(Rejection::WrongAudience);
+    }
+    let (Some(ext), Some(lp), Some(_iat)) = (
+        text("ext_consumer_id").filter(|e| !e.is_empty()),
+        text("lp_consumer_id"),
+        claims.get("iat").and_then(serde_json::Value::as_i64),
+    ) else {
+        return Err(Rejection::Malformed);
+    };
+    // Only this emulator's idp signs with its keys, so a mismatch means the
+    // claims were not made by it (or by an older rule for the id).
+    if lp != lp_consumer_id(account, ext) {
+        return Err(Rejection::Malformed);
+    }
+    Ok(ConsumerIdentity {
+        ext_consumer_id: ext.to_owned(),
+        lp_consumer_id: lp.to_owned(),
+    })
+}
+
+/// Checks the form and the RS256 signature of a JWS against `keys` (found
+/// by kid) and returns its claims.
+fn verify_rs256(
+    token: &str,
+    keys: &[SigningKey],
+) -> Result<serde_json::Map<String, serde_json::Value>, Rejection> {
     let (signing_input, signature) = token.rsplit_once('.').ok_or(Rejection::Malformed)?;
     let (header, claims) = signing_input.split_once('.').ok_or(Rejection::Malformed)?;
     if claims.contains('.') {
@@ -150,24 +219,7 @@ pub(crate) fn verify_app_jwt(
             &signature,
         )
         .map_err(|_| Rejection::BadSignature)?;
-    let text = |name: &str| claims.get(name).and_then(|v| v.as_str());
-    let number = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
-    if text("iss") != Some("Sentinel") {
-        return Err(Rejection::WrongIssuer);
-    }
-    if text("aud") != Some(account) {
-        return Err(Rejection::WrongAudience);
-    }
-    match number("exp") {
-        Some(exp) if exp > now => {}
-        Some(_) => return Err(Rejection::Expired),
-        None => return Err(Rejection::Malformed),
-    }
-    match number("iat") {
-        Some(iat) if iat <= now.saturating_add(IAT_SKEW_SECS) => Ok(()),
-        Some(_) => Err(Rejection::NotYetValid),
-        None => Err(Rejection::Malformed),
-    }
+    Ok(claims)
 }
 
 /// `lp_consumer_id` for a consumer: the first 16 bytes of
@@ -182,7 +234,13 @@ pub(crate) fn lp_consumer_id(account: &str, ext_consumer_id: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, &input);
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(digest.as_ref().get(..16).unwrap_or(&[0; 16]));
-    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    uuid(bytes, 8)
+}
+
+/// `bytes` written as a UUID of `version` (RFC 9562 layout: the version in
+/// the high nibble of byte 6, the variant `10` in the top bits of byte 8).
+pub(crate) fn uuid(mut bytes: [u8; 16], version: u8) -> String {
+    bytes[6] = (bytes[6] & 0x0f) | (version << 4);
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let mut out = String::with_capacity(36);
     for (i, b) in bytes.iter().enumerate() {
@@ -306,6 +364,64 @@ mod tests {
             Err(Rejection::Malformed),
         );
         check("empty", "", &keys, Err(Rejection::Malformed));
+    }
+
+    #[test]
+    fn consumer_jws_checks() {
+        fn check(name: &str, token: &str, keys: &[SigningKey], expected: Result<&str, Rejection>) {
+            let expected = expected.map(|ext| ConsumerIdentity {
+                ext_consumer_id: ext.to_owned(),
+                lp_consumer_id: lp_consumer_id("123", ext),
+            });
+            assert_eq!(verify_consumer_jws(token, keys, "123"), expected, "{name}");
+        }
+        let keys = [key()];
+        let jws = |account: &str, ext: &str, lp: &str| {
+            token(
+                &serde_json::json!({"account_id": account, "ext_consumer_id": ext, "lp_consumer_id": lp, "iat": NOW}),
+            )
+        };
+        let alice = lp_consumer_id("123", "alice");
+        check("good", &jws("123", "alice", &alice), &keys, Ok("alice"));
+        check(
+            "an old one: no expiry",
+            &token(
+                &serde_json::json!({"account_id": "123", "ext_consumer_id": "alice", "lp_consumer_id": alice, "iat": 0}),
+            ),
+            &keys,
+            Ok("alice"),
+        );
+        check(
+            "other account",
+            &jws("1234", "alice", &lp_consumer_id("1234", "alice")),
+            &keys,
+            Err(Rejection::WrongAudience),
+        );
+        check(
+            "lp id of another consumer",
+            &jws("123", "alice", &lp_consumer_id("123", "bob")),
+            &keys,
+            Err(Rejection::Malformed),
+        );
+        check(
+            "empty ext id",
+            &jws("123", "", &lp_consumer_id("123", "")),
+            &keys,
+            Err(Rejection::Malformed),
+        );
+        check(
+            "an appjwt",
+            &token(&claims("123", "Sentinel", NOW + 1, NOW)),
+            &keys,
+            Err(Rejection::WrongAudience),
+        );
+        check(
+            "unknown kid",
+            &jws("123", "alice", &alice),
+            &[key().with_kid("x")],
+            Err(Rejection::UnknownKey),
+        );
+        check("garbage", "a.b", &keys, Err(Rejection::Malformed));
     }
 
     #[test]

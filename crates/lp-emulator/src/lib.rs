@@ -49,13 +49,37 @@
 //!   application/json` and `{"ext_consumer_id":"..."}`. The AppJWT must be
 //!   one this emulator signed (RS256 with its current key or one still in
 //!   the JWKS), with `iss` `Sentinel`, `aud` the account of the path, `exp`
-//!   not passed and `iat` at most a minute ahead; otherwise `401` with
-//!   `{"error":"unauthorized","message":..}`. A wrong content type or body,
-//!   or a missing `v=1.0`, gets `400`. The answer is `201`
+//!   not passed, `iat` at most a minute ahead, and not revoked; otherwise
+//!   `401` with `{"error":"unauthorized","message":..}`. A wrong content
+//!   type or body, or a missing `v=1.0`, gets `400`. The answer is `201`
 //!   `{"token":"<JWS>"}`: an RS256 JWS with the AppJWT's header layout and
 //!   the claims `account_id`, `ext_consumer_id`, `lp_consumer_id` (see
 //!   [`lp_consumer_id`]) and `iat`. The Domain API answers `idp` with the
 //!   emulator's own `host:port`, so a client finds it there.
+//! - Send API (`asyncMessagingEnt`, also answered with the emulator's
+//!   `host:port`): CONVERSATION, `POST
+//!   /api/account/{acc}/messaging/consumer/conversation?v=3`, takes a JSON
+//!   array of exactly `userprofile.SetUserProfile` then
+//!   `cm.ConsumerRequestConversation` (with `brandId` the account and
+//!   `channelType` `MESSAGING`) and answers `200` with an array of
+//!   responses whose `reqId`s are the requests' ids, the second holding
+//!   `body.conversationId` (a random UUID). SEND, `POST
+//!   .../conversation/send?v=3`, takes one `ms.PublishEvent` (`dialogId` the
+//!   conversation, `event` a `ContentEvent` with `contentType` and
+//!   `message`) or one `cm.UpdateConversationField` setting
+//!   `ConversationStateField` to `CLOSE`, and answers `200` with one
+//!   response. Both want `Authorization: <AppJWT>` (checked as the idp
+//!   checks it, and not revoked, see [`EmulatorHandle::revoke_app_jwt`])
+//!   and `X-LP-ON-BEHALF: <ConsumerJWS>` (signed with a key still in the
+//!   JWKS, for this account, with the idp's claims; it does not expire).
+//!   Either one refused, or a conversation that is not this consumer's (or
+//!   does not exist), gets the same `401` with `errorCode` 40102: like
+//!   LivePerson's, the answer does not say which. A closed conversation
+//!   refuses messages and closing with `400` `the conversation is closed`;
+//!   other malformed requests (order of the batch, `v`, content type, body)
+//!   get `400` with a message, a method other than POST `405`.
+//!   [`EmulatorHandle::messages`] and [`EmulatorHandle::conversations`] show
+//!   what it received.
 //!
 //! # Keys
 //!
@@ -70,7 +94,13 @@
 //!
 //! [`EmulatorHandle::inject`] makes the next requests to an endpoint fail in
 //! one of the ways listed in [`Fault`]; [`EmulatorHandle::request_count`]
-//! counts every request received, faulted or not.
+//! counts every request received, faulted or not. A request whose answer a
+//! fault replaces (a status, a malformed or cut-off body) is not processed:
+//! a faulted Send API call opens no conversation and delivers no message.
+//! [`EmulatorHandle::revoke_app_jwt`] and
+//! [`EmulatorHandle::revoke_all_app_jwts`] make AppJWTs already handed out
+//! fail with `401` at the idp and the Send API, as when Sentinel revokes
+//! them before their `exp`.
 //!
 //! # Logging
 //!
@@ -83,30 +113,38 @@
 )]
 
 mod body;
+mod domain_api;
 mod error;
 mod fault;
+mod handle;
+mod idp;
 mod jwt;
 mod key;
+mod reply;
+mod revoke;
+mod send_api;
+mod send_parse;
+mod sentinel;
 mod server;
+mod state;
 mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 pub use error::EmulatorError;
 pub use fault::{Endpoint, Fault};
+pub use handle::EmulatorHandle;
 pub use key::{SigningKey, civil_from_days, kid_for};
+pub use send_api::{Conversation, ReceivedMessage};
 
-use fault::lock;
-use server::{KeyRing, State};
+use state::{KeyRing, State};
 
 /// Default token lifetime: one hour, like Sentinel's.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
@@ -367,7 +405,10 @@ impl EmulatorBuilder {
                     reason: "empty client secret".to_owned(),
                 });
             }
-            clients.insert((account.clone(), id.clone()), server::digest_secret(secret));
+            clients.insert(
+                (account.clone(), id.clone()),
+                sentinel::digest_secret(secret),
+            );
             accounts.insert(account.clone());
         }
 
@@ -422,6 +463,8 @@ impl EmulatorBuilder {
             rng: ring::rand::SystemRandom::new(),
             shutdown: shutdown_rx,
             max_body: self.max_body,
+            revocations: revoke::Revocations::default(),
+            send_api: send_api::Store::default(),
         });
         let acceptor = tls
             .as_ref()
@@ -436,188 +479,5 @@ impl EmulatorBuilder {
             shutdown: shutdown_tx,
             task: Some(task),
         })
-    }
-}
-
-/// A running emulator. Dropping it shuts the server down.
-pub struct EmulatorHandle {
-    addr: SocketAddr,
-    host: lp_ids::Host,
-    tls: Option<tls::Tls>,
-    state: Arc<State>,
-    shutdown: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl fmt::Debug for EmulatorHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EmulatorHandle")
-            .field("addr", &self.addr)
-            .field("tls", &self.tls.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl EmulatorHandle {
-    /// The bound socket address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// `127.0.0.1:PORT`: what a client uses as Domain API (CSDS) host, and
-    /// what the Domain API answers for `sentinel`.
-    pub fn host(&self) -> lp_ids::Host {
-        self.host.clone()
-    }
-
-    /// PEM of the throw-away CA to trust; empty in plain HTTP mode (see
-    /// [`EmulatorHandle::is_tls`]).
-    pub fn ca_pem(&self) -> &str {
-        self.tls.as_ref().map_or("", |t| t.ca_pem.as_str())
-    }
-
-    /// This emulator's CA and certificate, to start another one that the
-    /// same clients trust ([`EmulatorBuilder::tls_identity`]); `None` in
-    /// plain HTTP mode.
-    pub fn tls_identity(&self) -> Option<TlsIdentity> {
-        self.tls.clone().map(TlsIdentity)
-    }
-
-    /// Whether the emulator serves HTTPS (`false` with
-    /// [`EmulatorBuilder::plain_http`]).
-    pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
-    }
-
-    /// DER of the throw-away CA to trust; `None` in plain HTTP mode.
-    pub fn ca_cert_der(&self) -> Option<&[u8]> {
-        self.tls.as_ref().map(|t| t.ca_der.as_ref())
-    }
-
-    /// Writes the CA's PEM to `path` (an `Unsupported` error in plain HTTP
-    /// mode).
-    pub fn write_ca_pem(&self, path: &Path) -> std::io::Result<()> {
-        match &self.tls {
-            Some(tls) => std::fs::write(path, &tls.ca_pem),
-            None => Err(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "plain http mode has no ca",
-            )),
-        }
-    }
-
-    /// `https://127.0.0.1:PORT` (`http://` in plain HTTP mode).
-    pub fn base_url(&self) -> String {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        format!("{scheme}://{}", self.host)
-    }
-
-    /// The document served at `/sentinel/well-known/jwks`.
-    pub fn jwks_json(&self) -> String {
-        self.state.jwks_json()
-    }
-
-    /// SubjectPublicKeyInfo DER of the current signing key.
-    pub fn public_key_spki_der(&self) -> Vec<u8> {
-        lock(&self.state.keys)
-            .current()
-            .public_key_spki_der()
-            .to_vec()
-    }
-
-    /// The current signing key (public parts and kid; cloning shares it).
-    pub fn current_key(&self) -> SigningKey {
-        lock(&self.state.keys).current().clone()
-    }
-
-    /// The kid new tokens carry.
-    pub fn current_kid(&self) -> String {
-        lock(&self.state.keys).current().kid().to_owned()
-    }
-
-    /// Generates a new key that signs from now on; the old one stays in the
-    /// JWKS for the grace period. Blocks for key generation (a fraction of a
-    /// second); [`EmulatorHandle::rotate_key_to`] takes a ready key.
-    pub fn rotate_key(&self) -> Result<(), EmulatorError> {
-        let key = SigningKey::generate()?;
-        self.rotate_key_to(key);
-        Ok(())
-    }
-
-    /// Like [`EmulatorHandle::rotate_key`] with a given key. A kid already
-    /// used by this emulator gets a `-2`, `-3`, ... suffix.
-    pub fn rotate_key_to(&self, key: SigningKey) {
-        lock(&self.state.keys).rotate(key, Instant::now());
-    }
-
-    /// A token exactly as the endpoint would issue it to `client_id` for
-    /// `account` now, without checking that they are registered.
-    pub fn issue_token(&self, account: &str, client_id: &str) -> Result<String, EmulatorError> {
-        self.state.mint(account, client_id, None)
-    }
-
-    /// Like [`EmulatorHandle::issue_token`], altered by a token fault
-    /// ([`Fault::ExpiredToken`], [`Fault::WrongAccountToken`],
-    /// [`Fault::WrongIssuerToken`], [`Fault::BadSignatureToken`],
-    /// [`Fault::FutureIatToken`]); any other fault changes nothing. Handy to
-    /// present a bad AppJWT to the idp endpoint.
-    pub fn issue_token_with(
-        &self,
-        account: &str,
-        client_id: &str,
-        fault: &Fault,
-    ) -> Result<String, EmulatorError> {
-        self.state.mint(account, client_id, Some(fault))
-    }
-
-    /// A ConsumerJWS exactly as the idp endpoint would issue it now for
-    /// `ext_consumer_id` of `account`, without any check.
-    pub fn issue_consumer_jws(
-        &self,
-        account: &str,
-        ext_consumer_id: &str,
-    ) -> Result<String, EmulatorError> {
-        self.state.mint_consumer(account, ext_consumer_id)
-    }
-
-    /// The next `times` requests to `endpoint` get `fault`. Faults are
-    /// used in the order they were injected.
-    pub fn inject(&self, endpoint: Endpoint, fault: Fault, times: u32) {
-        self.state.faults.inject(endpoint, fault, times);
-    }
-
-    /// Forgets every injected fault not used yet.
-    pub fn clear_faults(&self) {
-        self.state.faults.clear();
-    }
-
-    /// Requests received for `endpoint` since start or the last reset,
-    /// faulted or not.
-    pub fn request_count(&self, endpoint: Endpoint) -> u64 {
-        self.state.counts.get(endpoint)
-    }
-
-    /// Sets every request count to zero.
-    pub fn reset_counts(&self) {
-        self.state.counts.reset();
-    }
-
-    /// Stops serving and waits until the port is released. Hanging and
-    /// delayed requests end with their connections.
-    pub async fn shutdown(mut self) {
-        let _ = self.shutdown.send(true);
-        if let Some(task) = self.task.take() {
-            task.abort();
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for EmulatorHandle {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
     }
 }

@@ -8,7 +8,7 @@ use http::StatusCode;
 use lp_consumer::{
     AccountId, ConsumerError, ConsumerJws, ExtConsumerId, consumer_request, parse_consumer_response,
 };
-use lp_emulator::{Emulator, EmulatorHandle, Endpoint, Fault};
+use lp_emulator::{EmulatorHandle, Endpoint, Fault};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::json;
@@ -45,6 +45,7 @@ fn request(emu: &EmulatorHandle, account: &str, app_jwt: &str, ext: &str) -> Req
         body: built.body().clone(),
         h2: false,
         authorization: header("authorization").map(str::to_owned),
+        on_behalf: None,
     }
 }
 
@@ -91,17 +92,7 @@ fn check_jws(emu: &EmulatorHandle, name: &str, jws: &str, account: &str, ext: &s
 async fn issues_signed_consumer_jws() {
     let emu = emulator().await;
     let app_jwt = fetch_token(&emu).await;
-    let other_jwt = {
-        let reply = call(
-            &emu,
-            seed_request(OTHER_ACCOUNT, OTHER_CLIENT, OTHER_SECRET),
-        )
-        .await;
-        reply.json()["access_token"]
-            .as_str()
-            .expect("token")
-            .to_owned()
-    };
+    let other_jwt = fetch_token_for(&emu, OTHER_ACCOUNT).await;
     let cases: Vec<(&str, &str, &str, &str, bool)> = vec![
         (
             "documented example",
@@ -188,15 +179,10 @@ async fn refuses_bad_app_jwts_with_401() {
             .expect("token")
     };
     // Another emulator's key: same kid scheme, other key material.
-    let stranger = {
-        let other = Emulator::builder()
-            .client(ACCOUNT, CLIENT, SECRET)
-            .signing_key(second_key())
-            .start()
-            .await
-            .expect("start");
-        other.issue_token(ACCOUNT, CLIENT).expect("token")
-    };
+    let stranger = stranger()
+        .await
+        .issue_token(ACCOUNT, CLIENT)
+        .expect("token");
     // A zero lifetime gives a token whose `exp` is its `iat`: expired as
     // soon as it is issued, through the real token endpoint.
     let expired_by_lifetime = {
@@ -398,13 +384,7 @@ async fn refuses_bad_requests() {
             "*",
         ),
     ];
-    for (name, req, status, message) in cases {
-        let reply = call(&emu, req).await;
-        assert_eq!(reply.status.as_u16(), status, "{name}: {:?}", reply.body);
-        if message != "*" {
-            assert_eq!(reply.json()["message"], message, "{name}");
-        }
-    }
+    check_replies(&emu, cases).await;
     let allow = call(&emu, post(ext).method("GET")).await;
     assert_eq!(allow.header("allow"), Some("POST"));
 }

@@ -11,4 +11,6 @@ mod faults;
 mod fuzz;
 mod jwks;
 mod lifecycle;
+mod send_api;
+mod send_api_refusals;
 mod token;

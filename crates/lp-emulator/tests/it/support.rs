@@ -58,6 +58,8 @@ pub struct Req {
     pub body: Vec<u8>,
     pub h2: bool,
     pub authorization: Option<String>,
+    /// `X-LP-ON-BEHALF`, the Send API's ConsumerJWS header.
+    pub on_behalf: Option<String>,
 }
 
 impl Req {
@@ -69,6 +71,7 @@ impl Req {
             body: Vec::new(),
             h2: false,
             authorization: None,
+            on_behalf: None,
         }
     }
 
@@ -84,6 +87,7 @@ impl Req {
             body,
             h2: false,
             authorization: None,
+            on_behalf: None,
         }
     }
 
@@ -97,11 +101,17 @@ impl Req {
             body: body.to_string().into_bytes(),
             h2: false,
             authorization: Some(app_jwt.to_owned()),
+            on_behalf: None,
         }
     }
 
     pub fn authorization(mut self, value: Option<&str>) -> Self {
         self.authorization = value.map(str::to_owned);
+        self
+    }
+
+    pub fn on_behalf(mut self, value: Option<&str>) -> Self {
+        self.on_behalf = value.map(str::to_owned);
         self
     }
 
@@ -236,6 +246,9 @@ pub async fn send_with_name(
     if let Some(auth) = &req.authorization {
         request = request.header("authorization", auth.as_str());
     }
+    if let Some(jws) = &req.on_behalf {
+        request = request.header("x-lp-on-behalf", jws.as_str());
+    }
     let request = request
         .body(Full::new(Bytes::from(req.body)))
         .map_err(|e| format!("request: {e}"))?;
@@ -306,6 +319,18 @@ pub async fn call(emu: &EmulatorHandle, req: Req) -> Reply {
     }
 }
 
+/// Sends each `(name, request, status, message)` and checks the status and,
+/// unless it is `"*"`, the `message` member of the JSON answer.
+pub async fn check_replies(emu: &EmulatorHandle, cases: Vec<(&str, Req, u16, &str)>) {
+    for (name, req, status, message) in cases {
+        let reply = call(emu, req).await;
+        assert_eq!(reply.status.as_u16(), status, "{name}: {:?}", reply.body);
+        if message != "*" {
+            assert_eq!(reply.json()["message"], message, "{name}");
+        }
+    }
+}
+
 /// A decoded JWT: header, claims, signing input and signature.
 #[derive(Debug)]
 pub struct Jwt {
@@ -368,9 +393,30 @@ pub fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// Another emulator for the same client, signing with [`second_key`]: its
+/// tokens have this suite's kid scheme but other key material.
+pub async fn stranger() -> EmulatorHandle {
+    Emulator::builder()
+        .client(ACCOUNT, CLIENT, SECRET)
+        .signing_key(second_key())
+        .start()
+        .await
+        .expect("start")
+}
+
 /// Gets a token the seed's way and returns it.
 pub async fn fetch_token(emu: &EmulatorHandle) -> String {
-    let reply = call(emu, seed_request(ACCOUNT, CLIENT, SECRET)).await;
+    fetch_token_for(emu, ACCOUNT).await
+}
+
+/// Like [`fetch_token`] for `ACCOUNT` or, with any other account, the
+/// client of `OTHER_ACCOUNT`.
+pub async fn fetch_token_for(emu: &EmulatorHandle, account: &str) -> String {
+    let (client, secret) = match account {
+        ACCOUNT => (CLIENT, SECRET),
+        _ => (OTHER_CLIENT, OTHER_SECRET),
+    };
+    let reply = call(emu, seed_request(account, client, secret)).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     reply.json()["access_token"]
         .as_str()
