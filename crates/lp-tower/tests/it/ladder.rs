@@ -476,3 +476,47 @@ async fn no_token_no_request() {
     }
     assert!(api.seen().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_token_fetched_since_the_request_is_kept() {
+    let fake = Fake::new();
+    let client = fake.client().build().unwrap();
+    let old = client.token().await.unwrap();
+    // The Send API answers the old token's request 401, ten seconds on.
+    let api = SendApi::scripted(Script::RefuseToken(
+        old.secret().to_owned(),
+        Duration::from_secs(10),
+    ));
+    let service = AppJwtLayer::new(client.clone()).layer(api.service());
+    let slow = tokio::spawn(service.oneshot(request(full(), false)));
+    // Meanwhile another part of the program replaces the token.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(client.invalidate_token(&old));
+    let newer = client.token().await.unwrap();
+    assert_eq!(fake.token_fetches(), 2);
+
+    let response = slow.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    // The late 401 did not throw the newer token away: the retry used it.
+    assert_eq!(fake.token_fetches(), 2);
+    assert_eq!(
+        api.authorizations(),
+        [old.secret().to_owned(), newer.secret().to_owned()]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_inner_failure_is_handed_back() {
+    let fake = Fake::new();
+    let client = fake.client().build().unwrap();
+    let failing = tower::service_fn(|_: http::Request<Full<Bytes>>| async {
+        Err::<http::Response<()>, _>(std::io::Error::other("connection refused"))
+    });
+    let err = AppJwtLayer::new(client)
+        .layer(failing)
+        .oneshot(request(full(), true))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Service(_)), "{err:?}");
+    assert_eq!(err.to_string(), "connection refused");
+}
