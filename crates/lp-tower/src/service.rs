@@ -176,7 +176,7 @@ fn sensitive(token: &str) -> Result<HeaderValue, http::header::InvalidHeaderValu
 }
 
 /// Where a request is on the 401 ladder.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sent {
     /// With the tokens at hand.
     First,
@@ -248,6 +248,10 @@ where
         // A body that cannot be sent again ends the ladder, as does its
         // last rung.
         let Some(again) = spare else {
+            tracing::debug!(
+                retried = ?sent,
+                "send api answered 401; handed back (last retry made, or a body that cannot be sent again)"
+            );
             if sent == Sent::First {
                 // Not retried, but the caller's own retry (with a new
                 // body) should not be refused for the same token.
@@ -262,6 +266,7 @@ where
             client.invalidate_token(&jwt);
             let fresh = client.token().await.map_err(Error::Token)?;
             if fresh.authorization_header_value() != jwt.authorization_header_value() {
+                tracing::debug!("send api answered 401; retrying with a new appjwt");
                 jwt = fresh;
                 sent = Sent::NewAppJwt;
                 continue;
@@ -271,8 +276,10 @@ where
             // what is tried next.
         }
         let Some(ext) = &consumer else {
+            tracing::debug!("send api answered 401; handed back (no consumer jws to replace)");
             return Ok(response);
         };
+        tracing::debug!("send api answered 401; retrying with a new consumer jws");
         client.invalidate_consumer(ext);
         jws = Some(client.consumer_jws(ext).await.map_err(Error::ConsumerJws)?);
         jwt = client.token().await.map_err(Error::Token)?;
