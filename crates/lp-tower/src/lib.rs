@@ -122,10 +122,13 @@
 //! A caller's own `Authorization` header is replaced, and so is its
 //! on-behalf header when the request has an [`ExtConsumerId`]; without
 //! one, an on-behalf header the caller set is left as it is. An AppJWT or ConsumerJWS that cannot be had is
-//! [`Error::Token`] or [`Error::ConsumerJws`], and no request is sent.
-//! The service's future is `Send` and boxed; the inner service must be
-//! `Clone` (hyper-util's client is), as a tower service called from a
-//! future usually is.
+//! [`Error::Token`] or [`Error::ConsumerJws`], and no request is sent;
+//! the same when a retry needs a new token that cannot be had (the 401
+//! is then dropped: the error says why no retry was made). The tokens
+//! come from the client's caches, so the service must run inside a tokio
+//! runtime, as the client does. The service's future is `Send` and boxed;
+//! the inner service must be `Clone` (hyper-util's client is), as a tower
+//! service called from a future usually is.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
