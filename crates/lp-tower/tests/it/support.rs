@@ -199,6 +199,7 @@ impl SendApi {
         Future = impl Send,
     > + Clone
     + Send
+    + std::fmt::Debug
     + 'static
     where
         B: BodyExt<Data = Bytes> + Send + 'static,
