@@ -22,6 +22,8 @@ mod readmes {
     struct LpConsumer;
     #[doc = include_str!("../crates/lp-appjwt/README.md")]
     struct LpAppjwt;
+    #[doc = include_str!("../crates/lp-tower/README.md")]
+    struct LpTower;
     #[doc = include_str!("../crates/lp-emulator/README.md")]
     struct LpEmulator;
     #[doc = include_str!("../crates/lp-cli/README.md")]

@@ -1,0 +1,6 @@
+//! The middleware between a fake Send API and a client over a fake
+//! LivePerson (one test binary).
+
+mod hyper;
+mod ladder;
+mod support;
