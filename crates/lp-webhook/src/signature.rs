@@ -7,7 +7,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use lp_jwt::Untrusted;
 
-/// How many characters of an unknown algorithm name an error shows.
+/// Longest text before the first `=` taken for an algorithm name. Longer
+/// text is not a prefix at all: most likely a bare Base64 digest, whose
+/// padding is the first `=`, and which an error should not quote.
 const ALGORITHM_CHARS: usize = 16;
 
 /// The HMAC hash a signature names.
@@ -128,7 +130,10 @@ impl Signature {
     /// # Ok::<(), lp_webhook::SignatureError>(())
     /// ```
     pub fn parse(value: &str) -> Result<Signature, SignatureError> {
-        let Some((name, digest)) = value.split_once('=') else {
+        let Some((name, digest)) = value
+            .split_once('=')
+            .filter(|(name, _)| name.chars().count() <= ALGORITHM_CHARS)
+        else {
             return Err(SignatureError::NoAlgorithm);
         };
         let algorithm = match name {
@@ -136,7 +141,7 @@ impl Signature {
             "sha256" => Algorithm::Sha256,
             _ => {
                 return Err(SignatureError::UnknownAlgorithm {
-                    algorithm: name.chars().take(ALGORITHM_CHARS + 1).collect(),
+                    algorithm: name.to_owned(),
                 });
             }
         };
@@ -266,10 +271,10 @@ fn decode_hex(text: &str) -> Result<Vec<u8>, usize> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SignatureError {
-    /// No `=`, so no `sha1=` / `sha256=` prefix.
+    /// No `sha1=` / `sha256=` prefix: no `=`, or more than 16 characters
+    /// before the first one (a bare Base64 digest and its padding).
     NoAlgorithm,
-    /// A prefix other than `sha1` or `sha256` (as received, cut to 17
-    /// characters).
+    /// A prefix of at most 16 characters other than `sha1` or `sha256`.
     UnknownAlgorithm {
         /// The text before the first `=`.
         algorithm: String,
@@ -301,7 +306,7 @@ impl fmt::Display for SignatureError {
             SignatureError::UnknownAlgorithm { algorithm } => write!(
                 f,
                 "unknown signature algorithm \"{}\": expected sha1 or sha256",
-                Untrusted::new(algorithm).max_chars(ALGORITHM_CHARS)
+                Untrusted::new(algorithm)
             ),
             SignatureError::BadLength { algorithm, length } => write!(
                 f,

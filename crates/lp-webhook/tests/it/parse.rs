@@ -97,12 +97,24 @@ fn errors() {
     );
     check(&format!(" sha1={SHA1_B64}"), unknown(" sha1"), "\" sha1\"");
     check(&format!("={SHA1_B64}"), unknown(""), "\"\"");
-    // A forged log line is escaped; a long name is cut (17 kept, 16 shown).
+    // A forged log line is escaped.
     check("x\ny=abc", unknown("x\ny"), r#""x\ny""#);
     check(
-        &format!("{}=abc", "a".repeat(100)),
-        unknown(&"a".repeat(17)),
-        &format!("\"{}...\"", "a".repeat(16)),
+        &format!("{}=abc", "é".repeat(16)),
+        unknown(&"é".repeat(16)),
+        "é\"",
+    );
+    // Longer text before the first `=` is no prefix: a bare Base64 digest
+    // is not quoted as if it were an algorithm.
+    check(
+        SHA1_B64,
+        Err(SignatureError::NoAlgorithm),
+        "no algorithm prefix",
+    );
+    check(
+        &format!("{}=abc", "a".repeat(17)),
+        Err(SignatureError::NoAlgorithm),
+        "expected sha1=",
     );
 
     check("sha1=", length(Sha1, 0), "got 0");
