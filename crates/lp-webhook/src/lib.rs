@@ -125,22 +125,20 @@ impl WebhookVerifier {
     pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<Verified, VerifyError> {
         let signature = Signature::parse(single(headers, SIGNATURE_HEADER)?)?;
         if let Some(expected) = &self.account {
-            let received = single(headers, ACCOUNT_ID_HEADER)?;
-            if received != expected.as_str() {
-                return Err(VerifyError::WrongAccount {
+            same_id(headers, ACCOUNT_ID_HEADER, expected.as_str(), |received| {
+                VerifyError::WrongAccount {
                     expected: expected.clone(),
-                    received: received.to_owned(),
-                });
-            }
+                    received,
+                }
+            })?;
         }
         if let Some(expected) = &self.client_id {
-            let received = single(headers, CLIENT_ID_HEADER)?;
-            if received != expected.as_str() {
-                return Err(VerifyError::WrongClientId {
+            same_id(headers, CLIENT_ID_HEADER, expected.as_str(), |received| {
+                VerifyError::WrongClientId {
                     expected: expected.clone(),
-                    received: received.to_owned(),
-                });
-            }
+                    received,
+                }
+            })?;
         }
         self.check(&signature, body)
     }
@@ -190,6 +188,22 @@ impl fmt::Debug for WebhookVerifier {
             .field("account", &self.account)
             .field("client_id", &self.client_id)
             .finish()
+    }
+}
+
+/// Checks that header `name` is there once and is exactly `expected`;
+/// `wrong` makes the error from the received value.
+fn same_id(
+    headers: &HeaderMap,
+    name: &'static str,
+    expected: &str,
+    wrong: impl FnOnce(String) -> VerifyError,
+) -> Result<(), VerifyError> {
+    let received = single(headers, name)?;
+    if received == expected {
+        Ok(())
+    } else {
+        Err(wrong(received.to_owned()))
     }
 }
 
