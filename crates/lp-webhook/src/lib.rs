@@ -53,9 +53,10 @@ use std::fmt;
 
 use http::HeaderMap;
 use lp_jwt::Untrusted;
-use lp_oauth::ClientSecret;
 
 pub use lp_ids::{AccountId, ClientId};
+/// The key, re-exported so that a receiver needs no other crate of ours.
+pub use lp_oauth::ClientSecret;
 pub use signature::{Algorithm, Encoding, Signature, SignatureError};
 
 /// The header holding the HMAC of the body.

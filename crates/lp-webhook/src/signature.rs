@@ -69,8 +69,9 @@ impl fmt::Display for Algorithm {
 /// The two are told apart by length alone, which is unambiguous for both
 /// algorithms: a hex digest has two characters per byte (40 for SHA-1, 64
 /// for SHA-256), a padded Base64 one four per three bytes (28 and 44).
-/// Nothing is guessed from the characters, so `"1234...` of the hex length
-/// is hex even though every digit is also a Base64 character.
+/// Nothing is guessed from the characters: a digest of the hex length made
+/// only of decimal digits is hex, though every digit is also a Base64
+/// character.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Encoding {
     /// Standard Base64 (`+`, `/`) with its `=` padding, LivePerson's
