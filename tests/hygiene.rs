@@ -123,6 +123,65 @@ fn error_texts(e: &Error) -> String {
     out
 }
 
+/// The webhook verifier's `Debug` and every error it gives, keyed with
+/// the right and a wrong secret, and the digests it would expect (which
+/// must never be shown either).
+fn webhook_texts() -> (String, Vec<String>) {
+    use lp_webhook::{Algorithm, Encoding, SIGNATURE_HEADER, Signature, WebhookVerifier};
+    let body = br#"{"kind":"notification"}"#;
+    let secret = |s: &str| ClientSecret::new(s).unwrap_or_else(|e| panic!("{e}"));
+    let mut texts = String::new();
+    let mut digests = Vec::new();
+    let mut refused = 0;
+    for (key, sign_with) in [(SECRET, WRONG_SECRET), (WRONG_SECRET, SECRET)] {
+        let verifier = WebhookVerifier::new(&secret(key)).expect_account(
+            lp_ids::AccountId::new(support::ACCOUNT).unwrap_or_else(|e| panic!("{e}")),
+        );
+        texts.push_str(&format!("{verifier:?}\n"));
+        for algorithm in [Algorithm::Sha1, Algorithm::Sha256] {
+            for encoding in [Encoding::Base64, Encoding::Hex] {
+                let expected = Signature::sign(algorithm, encoding, &secret(key), body).to_string();
+                digests.push(expected[expected.len() - 20..].to_owned());
+                let sent =
+                    Signature::sign(algorithm, encoding, &secret(sign_with), body).to_string();
+                let mut headers = http::HeaderMap::new();
+                for (value, account) in [
+                    (sent.as_str(), support::ACCOUNT),
+                    ("sha1=x", "1"),
+                    ("md5=", "1"),
+                ] {
+                    headers.insert(
+                        SIGNATURE_HEADER,
+                        value.parse().unwrap_or_else(|e| panic!("{e}")),
+                    );
+                    headers.insert(
+                        "x-liveperson-account-id",
+                        account.parse().unwrap_or_else(|e| panic!("{e}")),
+                    );
+                    for result in [
+                        verifier.verify(&headers, body),
+                        verifier.verify_signature(value, body),
+                    ] {
+                        if let Err(e) = result {
+                            refused += 1;
+                            texts.push_str(&format!("webhook: {e}\n{e:?}\n"));
+                            if let Some(s) = std::error::Error::source(&e) {
+                                texts.push_str(&format!("{s}\n{s:?}\n"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        refused,
+        2 * 4 * 3 * 2,
+        "every webhook case is refused:\n{texts}"
+    );
+    (texts, digests)
+}
+
 fn quick() -> RetryPolicy {
     RetryPolicy {
         max_attempts: 3,
@@ -390,6 +449,10 @@ async fn no_secret_or_token_in_logs_errors_or_debug() {
         "only {failures} failures:\n{texts}"
     );
     assert!(tokens.iter().all(|t| t.len() > 100));
+
+    let (webhook_texts, digests) = webhook_texts();
+    texts.push_str(&webhook_texts);
+    tokens.extend(digests);
 
     let logs = captured.text();
     // The capture works: events of the client and of the emulator are in.

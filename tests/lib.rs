@@ -20,6 +20,8 @@ mod readmes {
     struct LpDomain;
     #[doc = include_str!("../crates/lp-consumer/README.md")]
     struct LpConsumer;
+    #[doc = include_str!("../crates/lp-webhook/README.md")]
+    struct LpWebhook;
     #[doc = include_str!("../crates/lp-appjwt/README.md")]
     struct LpAppjwt;
     #[doc = include_str!("../crates/lp-tower/README.md")]

@@ -14,9 +14,11 @@ Exit codes:
   1  the server or the token said no: rejected credentials, an error
      status (4xx, or 5xx after the retries), an unusable answer, a token
      whose signature is refused or that is expired or for another account
-     or client, an idp that hands out no ConsumerJWS
+     or client, an idp that hands out no ConsumerJWS, a webhook whose
+     signature does not match its body
   2  bad usage or malformed input: unknown flag, invalid id or host, no
-     client secret, unreadable file, a token that does not decode
+     client secret, unreadable file, a token that does not decode, a
+     malformed webhook signature
   3  network trouble: connection refused, TLS failure, timeout";
 
 /// Get, decode and inspect LivePerson AppJWTs.
@@ -69,6 +71,8 @@ pub enum Command {
     /// request. It signs with its own throw-away key, so its tokens are
     /// checked with `--verify-with jwks`, which that line sets.
     Emulator(EmulatorArgs),
+    /// Check a webhook LivePerson sent: its signature, account and client id.
+    Webhook(WebhookArgs),
     /// Print a shell completion script: `appjwt completions bash >
     /// /etc/bash_completion.d/appjwt`, or zsh, fish, powershell.
     Completions(CompletionsArgs),
@@ -409,6 +413,63 @@ pub struct EmulatorArgs {
     /// export line (LP_CLIENT_SECRET=...). It is printed nowhere else.
     #[arg(long)]
     pub print_secret: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    #[command(subcommand)]
+    pub command: WebhookCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Check a webhook's `x-liveperson-signature` over its raw body, read
+    /// from stdin byte for byte (`< body.json`; an `echo` would add a
+    /// newline the signature does not cover), with the client secret.
+    ///
+    /// The secret is LP_CLIENT_SECRET or --client-secret-file, as for every
+    /// command. `sha1=` and `sha256=` signatures, Base64 or hex digests.
+    Verify(WebhookVerifyArgs),
+}
+
+/// Shown at the end of `appjwt webhook verify --help`.
+const WEBHOOK_EXIT_CODES: &str = "\
+Exit codes:
+  0  the signature is the HMAC of the body (and the ids are as asked)
+  1  it is not (another secret, or a changed body), or the webhook is for
+     another --account / --client-id
+  2  a malformed or unsupported signature, a header --account or
+     --client-id needs that is missing, no client secret, bad usage";
+
+#[derive(Debug, Args)]
+#[command(after_help = WEBHOOK_EXIT_CODES)]
+pub struct WebhookVerifyArgs {
+    /// The `x-liveperson-signature` header's value, e.g.
+    /// `sha1=12DcfY3NhieG0uMlGlNX/SHWBeQ=`; surrounding whitespace is
+    /// ignored.
+    #[arg(long, value_name = "HEADER")]
+    pub signature: String,
+
+    /// Another header of the webhook, `NAME: VALUE` as received (repeat
+    /// it): `x-liveperson-account-id` and `x-liveperson-client-id` are
+    /// what --account and --client-id check.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+
+    /// Fail (exit 1) unless the `x-liveperson-account-id` header (from
+    /// --header) is this account.
+    #[arg(long, value_name = "ACC")]
+    pub account: Option<String>,
+
+    /// Fail (exit 1) unless the `x-liveperson-client-id` header (from
+    /// --header) is this client id.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+
+    /// Read the client secret from this file (a trailing newline is ignored)
+    /// instead of LP_CLIENT_SECRET.
+    #[arg(long, env = "LP_CLIENT_SECRET_FILE", value_name = "PATH")]
+    pub client_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -10,10 +10,13 @@
 //!   status (4xx, or 5xx once the retries are spent), an answer that is not
 //!   a usable token, a token whose signature is refused or that is expired
 //!   or for another account or client, an idp that hands out no
-//!   ConsumerJWS (401 even after a fresh AppJWT, another 4xx, 5xx).
+//!   ConsumerJWS (401 even after a fresh AppJWT, another 4xx, 5xx), a
+//!   webhook whose signature does not match its body or that is for
+//!   another account or client id.
 //! - `2`: bad usage or malformed input: clap's usage errors (also `appjwt`
 //!   without a command, which prints the help), an invalid id or host, no
 //!   client secret, an unreadable file, a token that does not decode, a
+//!   malformed or unsupported webhook signature header, a
 //!   stdout that cannot be written (a closed pipe is not an error: the
 //!   command stops quietly with 0, as `appjwt demo | head -1` expects).
 //! - `3`: network trouble: connection refused, TLS handshake failure,
@@ -94,6 +97,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Decode(a) => commands::decode::run(a).await,
         Command::Demo(a) => commands::demo::run(a).await,
         Command::Emulator(a) => commands::emulator::run(a).await,
+        Command::Webhook(a) => commands::webhook::run(a),
         Command::Completions(a) => commands::completions::completions(&a),
         Command::Man(a) => commands::completions::man(&a),
     }

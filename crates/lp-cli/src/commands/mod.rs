@@ -7,6 +7,7 @@ pub mod demo;
 pub mod domains;
 pub mod emulator;
 pub mod token;
+pub mod webhook;
 
 use std::path::Path;
 use std::time::Duration;

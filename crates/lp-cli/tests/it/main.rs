@@ -21,3 +21,4 @@ mod support;
 mod token;
 mod usage;
 mod waiting;
+mod webhook;

@@ -156,7 +156,7 @@ pub fn path_log() -> (
 pub struct Cli {
     args: Vec<String>,
     env: Vec<(String, String)>,
-    stdin: Option<String>,
+    stdin: Option<Vec<u8>>,
     /// Tokens the test knows of, which must not appear in stderr.
     tokens: Vec<String>,
     /// Whether `NO_COLOR=1` is set (the default, so output compares
@@ -212,8 +212,13 @@ impl Cli {
         self
     }
 
-    pub fn stdin(mut self, text: &str) -> Self {
-        self.stdin = Some(text.to_owned());
+    pub fn stdin(self, text: &str) -> Self {
+        self.stdin_bytes(text.as_bytes())
+    }
+
+    /// Bytes on stdin, which need not be text (a webhook body).
+    pub fn stdin_bytes(mut self, bytes: &[u8]) -> Self {
+        self.stdin = Some(bytes.to_vec());
         self
     }
 
@@ -265,8 +270,12 @@ impl Cli {
             Err(e) => panic!("cannot run appjwt: {e}"),
         };
         if let (Some(text), Some(mut pipe)) = (&self.stdin, child.stdin.take()) {
-            if let Err(e) = pipe.write_all(text.as_bytes()).await {
-                panic!("cannot write stdin: {e}");
+            match pipe.write_all(text).await {
+                // A command that fails before it reads stdin closes it.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    panic!("cannot write stdin: {e}")
+                }
+                _ => {}
             }
         }
         let output = match tokio::time::timeout(HANG_GUARD, child.wait_with_output()).await {
