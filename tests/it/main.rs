@@ -9,5 +9,6 @@ mod faults;
 mod flow;
 mod matrix;
 mod proxy;
+mod send_api;
 mod support;
 mod verify;
