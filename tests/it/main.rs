@@ -10,5 +10,6 @@ mod flow;
 mod matrix;
 mod proxy;
 mod send_api;
+mod send_support;
 mod support;
 mod verify;
