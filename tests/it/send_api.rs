@@ -53,6 +53,13 @@ impl Counts {
     }
 }
 
+/// The send, token and ConsumerJWS requests since `before`: what a
+/// retry can cost.
+fn costs(emu: &EmulatorHandle, before: Counts) -> (u64, u64, u64) {
+    let made = Counts::since(emu, before);
+    (made.send, made.token, made.consumer)
+}
+
 /// The texts the emulator received, in order.
 fn texts(emu: &EmulatorHandle) -> Vec<String> {
     emu.messages().into_iter().map(|m| m.text).collect()
@@ -169,24 +176,14 @@ async fn a_body_that_cannot_be_replayed_gets_the_401_back() {
         .post("conversation/send?v=3", CONSUMER, body)
         .await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{answer:?}");
-    let made = Counts::since(&emu, before);
-    assert_eq!(
-        (made.send, made.token, made.consumer),
-        (1, 0, 0),
-        "{made:?}"
-    );
+    assert_eq!(costs(&emu, before), (1, 0, 0));
     assert!(texts(&emu).is_empty());
 
     // The refused AppJWT was still dropped: the caller's own retry, with a
     // body it can make again, gets a new one and goes through at once.
     let again = api.say(CONSUMER, &conversation, "sent again").await;
     assert_eq!(again.status, StatusCode::OK, "{again:?}");
-    let made = Counts::since(&emu, before);
-    assert_eq!(
-        (made.send, made.token, made.consumer),
-        (2, 1, 0),
-        "{made:?}"
-    );
+    assert_eq!(costs(&emu, before), (2, 1, 0));
     assert_eq!(texts(&emu), ["sent again"]);
 }
 
@@ -208,12 +205,7 @@ async fn a_refused_consumer_jws_is_fetched_again_once() {
 
     let answer = api.say(CONSUMER, &conversation, "after the rotation").await;
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
-    let made = Counts::since(&emu, before);
-    assert_eq!(
-        (made.send, made.token, made.consumer),
-        (3, 1, 1),
-        "{made:?}"
-    );
+    assert_eq!(costs(&emu, before), (3, 1, 1));
     assert_eq!(texts(&emu), ["after the rotation"]);
 }
 
@@ -259,12 +251,7 @@ async fn a_403_or_a_429_is_handed_back_without_a_retry() {
         let answer = api.say(CONSUMER, &conversation, "refused").await;
         assert_eq!(answer.status.as_u16(), expected, "{answer:?}");
         assert_eq!(answer.retry_after.is_some(), retry_after, "{answer:?}");
-        let made = Counts::since(&emu, before);
-        assert_eq!(
-            (made.send, made.token, made.consumer),
-            (1, 0, 0),
-            "{expected}: {made:?}"
-        );
+        assert_eq!(costs(&emu, before), (1, 0, 0), "{expected}");
     }
     assert!(texts(&emu).is_empty());
     // The faults are spent; the same request goes through.
