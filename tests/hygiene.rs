@@ -9,6 +9,9 @@
 // sites look unwatched. Alone in its process, with a global subscriber
 // installed first, every event is captured.
 #[allow(dead_code)]
+#[path = "it/send_support.rs"]
+mod send_support;
+#[allow(dead_code)]
 #[path = "it/support.rs"]
 mod support;
 
@@ -16,7 +19,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lp_appjwt::{AppJwtClient, AppJwtClientBuilder, Error, HyperTransport, RetryPolicy};
+use lp_appjwt::{AppJwtClient, AppJwtClientBuilder, ExtConsumerId, HyperTransport, RetryPolicy};
 use lp_emulator::{EmulatorBuilder, EmulatorHandle, Endpoint, Fault};
 use lp_oauth::ClientSecret;
 use tracing_subscriber::filter::LevelFilter;
@@ -24,6 +27,7 @@ use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use integration_tests::tinyproxy::Tinyproxy;
+use send_support::SendApi;
 use support::SECRET;
 
 /// A wrong secret, also never to be shown.
@@ -113,7 +117,7 @@ fn assert_clean(what: &str, text: &str, tokens: &[String]) {
 }
 
 /// The error, its `Debug`, and every message down its source chain.
-fn error_texts(e: &Error) -> String {
+fn error_texts(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = format!("{e}\n{e:?}\n");
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -442,6 +446,55 @@ async fn no_secret_or_token_in_logs_errors_or_debug() {
         emu.shutdown().await;
     }
 
+    // The Send API middleware: the 401 ladder (a revoked AppJWT, then
+    // another consumer's conversation, which climbs every rung), a 403, and
+    // an AppJWT it cannot get.
+    {
+        let emu = support::start(support::emulator()).await;
+        let client = default_client(&emu)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let api = SendApi::new(&emu, &client).await;
+        texts.push_str(&format!("{:?}\n", api.service));
+        let mine = api.open("consumer-a").await;
+        api.open("consumer-b").await;
+        emu.revoke_all_app_jwts();
+        let revoked = api.say("consumer-a", &mine, "after revocation").await;
+        assert_eq!(revoked.status, 200, "{revoked:?}");
+        let theirs = api.say("consumer-b", &mine, "not theirs").await;
+        assert_eq!(theirs.status, 401, "{theirs:?}");
+        emu.inject(Endpoint::Send, status(403), 1);
+        let forbidden = api.say("consumer-a", &mine, "forbidden").await;
+        assert_eq!(forbidden.status, 403, "{forbidden:?}");
+        texts.push_str(&format!("{revoked:?}\n{theirs:?}\n{forbidden:?}\n"));
+        let jwt = client.token().await.unwrap_or_else(|e| panic!("{e}"));
+        tokens.push(jwt.secret().to_owned());
+        for ext in ["consumer-a", "consumer-b"] {
+            let ext = ExtConsumerId::new(ext).unwrap_or_else(|e| panic!("{e}"));
+            let jws = client
+                .consumer_jws(&ext)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            tokens.push(jws.secret().to_owned());
+        }
+        // No AppJWT to be had: the layer's own error.
+        let stranded = default_client(&emu)
+            .sentinel_host(lp_ids::Host::parse("127.0.0.1:9").unwrap_or_else(|e| panic!("{e}")))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stranded = SendApi::new(&emu, &stranded).await;
+        let body = send_support::json_body(&send_support::message(&mine, "never sent"));
+        match stranded
+            .try_post("conversation/send?v=3", "consumer-a", body)
+            .await
+        {
+            Ok(answer) => panic!("sent without an appjwt: {answer:?}"),
+            Err(e) => texts.push_str(&format!("send api: {}", error_texts(&e))),
+        }
+        texts.push_str(&format!("{:?}\n", stranded.service));
+        emu.shutdown().await;
+    }
+
     // Every case but the successful one (and the bad signature, accepted
     // while the client does not verify) failed, so the error paths ran.
     assert!(
@@ -458,6 +511,8 @@ async fn no_secret_or_token_in_logs_errors_or_debug() {
     // The capture works: events of the client and of the emulator are in.
     assert!(logs.contains("appjwt.fetch"), "{logs}");
     assert!(logs.contains("lp-emulator listening"), "{logs}");
+    // The layer's retries were logged (and are checked with the rest).
+    assert!(logs.contains("send api answered 401"), "{logs}");
     assert_clean("tracing output", &logs, &tokens);
     assert_clean("errors and Debug output", &texts, &tokens);
 }

@@ -9,5 +9,7 @@ mod faults;
 mod flow;
 mod matrix;
 mod proxy;
+mod send_api;
+mod send_support;
 mod support;
 mod verify;
