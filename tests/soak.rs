@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use lp_appjwt::RetryPolicy;
 use lp_emulator::{Endpoint, Fault};
 use tokio::time::Instant;
 
@@ -119,16 +118,7 @@ async fn soak(duration: Duration, tasks: usize) -> SoakReport {
     )
     .await;
     let client = Arc::new(
-        support::client_builder(&emu)
-            .refresh_ahead(REFRESH_AHEAD)
-            .refresh_jitter(JITTER)
-            .retry_policy(RetryPolicy {
-                max_attempts: 6,
-                base_delay: Duration::from_millis(10),
-                max_delay: Duration::from_millis(100),
-                deadline: Duration::from_secs(2),
-                ..RetryPolicy::default()
-            })
+        soak_client(support::client_builder(&emu))
             .build()
             .unwrap_or_else(|e| panic!("client: {e}")),
     );

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use lp_appjwt::AppJwtClient;
+use lp_appjwt::{AppJwtClient, AppJwtClientBuilder, RetryPolicy};
 use tokio::time::Instant;
 
 /// Token lifetime on the emulator (sent as `expires_in`, so the client's
@@ -123,4 +123,19 @@ pub fn soak_secs() -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5)
+}
+
+/// The soak's client settings on `builder`: refresh 1 s ahead with up to
+/// 100 ms jitter; 6 attempts, 10-100 ms backoff, 2 s deadline.
+pub fn soak_client(builder: AppJwtClientBuilder) -> AppJwtClientBuilder {
+    builder
+        .refresh_ahead(REFRESH_AHEAD)
+        .refresh_jitter(JITTER)
+        .retry_policy(RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(100),
+            deadline: Duration::from_secs(2),
+            ..RetryPolicy::default()
+        })
 }

@@ -12,7 +12,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lp_appjwt::{AppJwtClient, RetryPolicy};
+use lp_appjwt::AppJwtClient;
 use lp_emulator::{Endpoint, Fault};
 use soak_common::*;
 use tokio::time::Instant;
@@ -72,17 +72,8 @@ impl std::fmt::Display for StormReport {
 async fn storm_client(domain_ttl: Duration) -> (lp_emulator::EmulatorHandle, Arc<AppJwtClient>) {
     let emu = support::start(support::emulator().lifetime(LIFETIME).send_expires_in(true)).await;
     let client = Arc::new(
-        support::client_builder(&emu)
-            .refresh_ahead(REFRESH_AHEAD)
-            .refresh_jitter(JITTER)
+        soak_client(support::client_builder(&emu))
             .domain_ttl(domain_ttl)
-            .retry_policy(RetryPolicy {
-                max_attempts: 6,
-                base_delay: Duration::from_millis(10),
-                max_delay: Duration::from_millis(100),
-                deadline: Duration::from_secs(2),
-                ..RetryPolicy::default()
-            })
             .build()
             .unwrap_or_else(|e| panic!("client: {e}")),
     );

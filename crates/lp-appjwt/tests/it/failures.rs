@@ -302,15 +302,13 @@ async fn within<T>(limit: Duration, f: impl std::future::Future<Output = T>) -> 
 
 #[tokio::test(start_paused = true)]
 async fn a_refresh_that_never_answers_is_bounded() {
+    // (While the token is due and valid no caller waits at all:
+    // `engine::s5_the_refresh_ahead_runs_off_the_callers_path`.)
     let fake = Fake::new();
     let client = fake.client().domain_ttl(secs(100_000)).build().unwrap();
-    let first = client.token().await.unwrap();
+    client.token().await.unwrap();
     fake.script_fetches(std::iter::repeat_n(Reply::Hang, 100));
-    // Due for refresh (3300 s), valid until 3600 s: callers never wait.
     tokio::time::advance(secs(3301)).await;
-    let started = tokio::time::Instant::now();
-    assert_eq!(client.token().await.unwrap().secret(), first.secret());
-    assert_eq!(tokio::time::Instant::now(), started, "a caller waited");
 
     // Past the end every caller gets an error within its own deadline.
     tokio::time::sleep(secs(300)).await;
