@@ -74,13 +74,12 @@ impl AppJwtClient {
     /// Send API refused it; the next [`AppJwtClient::consumer_jws`] asks the
     /// idp again. Returns whether one was cached.
     pub fn invalidate_consumer(&self, ext_consumer_id: &ExtConsumerId) -> bool {
-        let cached = self
-            .inner
+        // The value goes, the cell stays: a "wait" or "no" the idp gave
+        // for this consumer is still remembered.
+        self.inner
             .consumers
             .existing(ext_consumer_id)
-            .is_some_and(|cell| cell.peek().is_some());
-        self.inner.consumers.remove(ext_consumer_id);
-        cached
+            .is_some_and(|cell| cell.invalidate(|_| true))
     }
 
     /// The Send API's auth headers for `ext_consumer_id`: `Authorization`

@@ -8,7 +8,7 @@ use super::{Refresh, lock};
 use crate::lru::Lru;
 
 /// A bounded map of [`Refresh`] cells. A cell dropped from the map (least
-/// recently used, removed, or the map dropped) is shut down, so that its
+/// recently used, or the map dropped) is shut down, so that its
 /// background task ends with it.
 pub(crate) struct Keyed<K, T: Send + Sync + 'static> {
     cells: Mutex<Lru<K, Arc<Refresh<T>>>>,
@@ -45,18 +45,6 @@ impl<K: Hash + Eq + Clone, T: Send + Sync + 'static> Keyed<K, T> {
     /// The cell for `key`, if the map holds one.
     pub(crate) fn existing(&self, key: &K) -> Option<Arc<Refresh<T>>> {
         lock(&self.cells).get(key).cloned()
-    }
-
-    /// Drops the cell for `key`; whether there was one.
-    pub(crate) fn remove(&self, key: &K) -> bool {
-        let removed = lock(&self.cells).remove(key);
-        match removed {
-            Some(cell) => {
-                cell.shutdown();
-                true
-            }
-            None => false,
-        }
     }
 
     /// Cells held.

@@ -326,3 +326,24 @@ async fn s9_server_strings_in_errors_are_escaped() {
     assert!(!text.contains('\n') && !text.contains('\u{1b}'), "{text}");
     assert!(text.contains("Evil"), "{text}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn s7_invalidating_a_consumer_keeps_what_the_idp_said() {
+    let fake = Fake::new();
+    let client = fake
+        .client()
+        .retry_policy(RetryPolicy::no_retry())
+        .build()
+        .unwrap();
+    fake.script_consumers([throttled(60)]);
+    let ext = ExtConsumerId::new("a").unwrap();
+    assert!(client.consumer_jws(&ext).await.unwrap_err().is_throttled());
+    client.invalidate_consumer(&ext);
+    let err = client.consumer_jws(&ext).await.unwrap_err();
+    assert!(matches!(err, Error::Backoff { .. }), "{err:?}");
+    assert_eq!(
+        fake.consumer_requests(),
+        1,
+        "asked again before Retry-After"
+    );
+}
