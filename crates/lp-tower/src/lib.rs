@@ -129,6 +129,14 @@
 //! runtime, as the client does. The service's future is `Send` and boxed;
 //! the inner service must be `Clone` (hyper-util's client is), as a tower
 //! service called from a future usually is.
+//!
+//! # Over the client's own transport
+//!
+//! [`TransportService`] turns an `lp-appjwt` `Transport` (its
+//! `HyperTransport`, with its pool, roots and proxy) into the inner
+//! service, for `http::Request<Vec<u8>>`: one set of connections and one
+//! proxy configuration for the tokens and the Send API alike. The `appjwt
+//! send` command works this way.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -137,8 +145,10 @@
 mod body;
 mod error;
 mod service;
+mod transport;
 
 pub use body::ReplayableBody;
 pub use error::Error;
 pub use lp_appjwt::{AppJwtClient, ExtConsumerId, RetryAfter};
 pub use service::{AppJwtLayer, AppJwtService, LP_ON_BEHALF, OnBehalfHeader, ResponseFuture};
+pub use transport::TransportService;

@@ -4,3 +4,4 @@
 mod hyper;
 mod ladder;
 mod support;
+mod transport;
