@@ -71,6 +71,16 @@ pub enum Command {
     /// request. It signs with its own throw-away key, so its tokens are
     /// checked with `--verify-with jwks`, which that line sets.
     Emulator(EmulatorArgs),
+    /// Send a message for a consumer through the Send API: opens a
+    /// conversation (or uses --conversation), sends --text, prints the
+    /// conversation id.
+    ///
+    /// The request carries the AppJWT and the consumer's ConsumerJWS, put
+    /// on by lp-tower's middleware: a 401 is retried once with a new
+    /// AppJWT, then once with a new ConsumerJWS. For smoke tests of a
+    /// connector's set-up, and against `appjwt emulator`.
+    #[command(after_help = SEND_EXIT_CODES)]
+    Send(SendArgs),
     /// Check a webhook LivePerson sent: its signature, account and client id.
     Webhook(WebhookArgs),
     /// Print a shell completion script: `appjwt completions bash >
@@ -338,6 +348,53 @@ pub struct DecodeArgs {
     pub liveperson_key: bool,
 
     /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+/// Shown at the end of `appjwt send --help`.
+const SEND_EXIT_CODES: &str = "\
+Exit codes:
+  0  the message was accepted (and the conversation closed with --close)
+  1  a token was refused, or the Send API answered 401 (also after a new
+     AppJWT and ConsumerJWS), 400, 429 or 5xx, or an answer it cannot read
+  2  bad usage: a missing secret, a malformed id, host or option
+  3  network, TLS or timeout trouble";
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// The connector's own id for the consumer (`ext_consumer_id`), whose
+    /// ConsumerJWS goes into `X-LP-ON-BEHALF`.
+    #[arg(long, value_name = "ID")]
+    pub ext_consumer_id: String,
+
+    /// The message: a text/plain `ContentEvent`.
+    #[arg(long, value_name = "TEXT")]
+    pub text: String,
+
+    /// Send into this conversation instead of opening a new one (it must
+    /// be this consumer's).
+    #[arg(long, value_name = "ID")]
+    pub conversation: Option<String>,
+
+    /// Close the conversation after the message.
+    #[arg(long)]
+    pub close: bool,
+
+    /// idp host; skips the Domain API lookup for it.
+    #[arg(long, env = "LP_IDP_HOST", value_name = "HOST[:PORT]")]
+    pub idp_host: Option<String>,
+
+    /// Send API (`asyncMessagingEnt`) host; skips the Domain API lookup
+    /// for it.
+    #[arg(long, env = "LP_SEND_API_HOST", value_name = "HOST[:PORT]")]
+    pub send_api_host: Option<String>,
+
+    /// What to print on stdout: the conversation id, or one JSON object
+    /// (conversation_id, opened, sequence, closed).
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,
 }

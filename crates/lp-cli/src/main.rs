@@ -89,6 +89,13 @@ async fn run(command: Command) -> Result<(), Failure> {
                 .run(commands::consumer_jws::run(a, watch.clone()))
                 .await
         }
+        Command::Send(a) => {
+            let watch = Watch::new(
+                commands::allowed_attempts(&a.client),
+                a.client.connection.timeout,
+            );
+            watch.run(commands::send::run(a, watch.clone())).await
+        }
         Command::Domains(a) => {
             // One request, never retried.
             let watch = Watch::new(1, a.connection.timeout);
@@ -110,6 +117,7 @@ fn json_errors(command: &Command) -> bool {
         Command::ConsumerJws(a) => a.format == ConsumerFormat::Json,
         Command::Decode(a) => a.format == TextOrJson::Json,
         Command::Domains(a) => a.format == TextOrJson::Json,
+        Command::Send(a) => a.format == TextOrJson::Json,
         _ => false,
     }
 }
@@ -150,7 +158,7 @@ fn init_tracing(verbose: u8) {
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::new(format!(
-        "lp_appjwt={level},lp_emulator={level},lp_cli={level}"
+        "lp_appjwt={level},lp_tower={level},lp_emulator={level},lp_cli={level}"
     ));
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     tracing_subscriber::fmt()

@@ -26,6 +26,7 @@ pub enum Step {
     Token,
     KeySet,
     ConsumerJws,
+    SendApi,
     Other,
 }
 
@@ -39,6 +40,8 @@ impl Step {
             Step::KeySet
         } else if path.ends_with("/consumer") {
             Step::ConsumerJws
+        } else if path.contains("/messaging/consumer/conversation") {
+            Step::SendApi
         } else {
             Step::Other
         }
@@ -50,6 +53,7 @@ impl Step {
             Step::Token => "token request",
             Step::KeySet => "key set",
             Step::ConsumerJws => "consumer jws request",
+            Step::SendApi => "send api request",
             Step::Other => "request",
         }
     }
@@ -130,8 +134,9 @@ impl Watch {
         let host = &sent.host;
         match sent.step {
             // The key set is fetched within a token attempt, not retried
-            // on its own.
-            Step::KeySet | Step::Other => format!("{step} to {host}"),
+            // on its own; the Send API's requests are never retried by
+            // the retry policy (the middleware's 401 ladder is its own).
+            Step::KeySet | Step::SendApi | Step::Other => format!("{step} to {host}"),
             _ => format!(
                 "{step} to {host}, attempt {} of {}",
                 sent.attempt, self.allowed
@@ -256,7 +261,9 @@ impl Watch {
     }
 }
 
-/// A transport whose requests a [`Watch`] notes.
+/// A transport whose requests a [`Watch`] notes. Clones share the
+/// transport's pool (when `T`'s clones do) and the watch.
+#[derive(Clone)]
 pub struct Watched<T> {
     inner: T,
     watch: Watch,

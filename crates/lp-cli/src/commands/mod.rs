@@ -6,6 +6,7 @@ pub mod decode;
 pub mod demo;
 pub mod domains;
 pub mod emulator;
+pub mod send;
 pub mod token;
 pub mod webhook;
 
@@ -182,6 +183,15 @@ pub fn allowed_attempts(a: &ClientArgs) -> u32 {
 /// A client builder from the flags `token` and `consumer-jws` share, its
 /// requests noted by `watch`.
 pub fn client_builder(a: &ClientArgs, watch: &Watch) -> Result<AppJwtClientBuilder, Failure> {
+    client_builder_over(a, transport(&a.connection, watch)?)
+}
+
+/// Like [`client_builder`], over a transport the caller built (and may
+/// share, as `send` does with the Send API).
+pub fn client_builder_over(
+    a: &ClientArgs,
+    transport: impl lp_appjwt::Transport,
+) -> Result<AppJwtClientBuilder, Failure> {
     let account = parse_account("--account", &a.account)?;
     let client_id = parse_client_id("--client-id", &a.client_id)?;
     let secret = read_secret(a.client_secret_file.as_deref())?;
@@ -195,7 +205,6 @@ pub fn client_builder(a: &ClientArgs, watch: &Watch) -> Result<AppJwtClientBuild
         Api::V2 => ApiVersion::V2,
     };
     let verify = verify_with(&a.verify_with, api)?;
-    let transport = transport(&a.connection, watch)?;
     if matches!(verify, VerifyWith::None) {
         eprintln!(
             "appjwt: warning: {} none: the token's signature is not checked, \

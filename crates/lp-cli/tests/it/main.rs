@@ -17,6 +17,7 @@ mod output;
 mod proxy;
 mod readme;
 mod roots;
+mod send;
 mod support;
 mod token;
 mod usage;
