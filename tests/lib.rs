@@ -4,10 +4,12 @@
 
 pub mod tinyproxy;
 
-/// The Rust blocks of each crate's README run as doc tests of this crate.
-/// (The workspace README's one Rust block is a sketch marked `ignore`.)
+/// The Rust blocks of each crate's README, and of the workspace's, run as
+/// doc tests of this crate.
 #[cfg(doctest)]
 mod readmes {
+    #[doc = include_str!("../README.md")]
+    struct Workspace;
     #[doc = include_str!("../crates/lp-ids/README.md")]
     struct LpIds;
     #[doc = include_str!("../crates/lp-json/README.md")]

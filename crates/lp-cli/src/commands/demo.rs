@@ -4,13 +4,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use lp_appjwt::DomainMap;
 use lp_appjwt::{
     AccountId, AppJwtClient, ClientId, ExtConsumerId, HyperTransport, VerifyWith, X_LP_ON_BEHALF,
 };
-use lp_emulator::{Emulator, Endpoint};
+use lp_emulator::{Emulator, EmulatorHandle, Endpoint};
 use lp_jwt::UnverifiedToken;
 use lp_oauth::ClientSecret;
 
+use super::send::{SEND_API_SERVICE, SendApi, SendError};
 use super::{pretty, random_secret};
 use crate::args::DemoArgs;
 use crate::exit::Failure;
@@ -21,6 +23,7 @@ use crate::outln;
 const ACCOUNT: &str = "56072331";
 const CLIENT_ID: &str = "75588e18-0213-4e33-8174-883acac7e3c4";
 const EXT_CONSUMER_ID: &str = "John_Doe_facebook12345";
+const DEMO_MESSAGE: &str = "Hello from the appjwt demo";
 
 pub async fn run(_: DemoArgs) -> Result<(), Failure> {
     // A fresh random secret per run: the demo must not teach people to put
@@ -58,7 +61,7 @@ pub async fn run(_: DemoArgs) -> Result<(), Failure> {
         .csds_host(host.clone())
         // The emulator signs with its own key, published at its JWKS.
         .verify_with(VerifyWith::Jwks)
-        .transport(transport)
+        .transport(transport.clone())
         .build()
         .map_err(|e| Failure::usage(format!("cannot build the client: {e}")))?;
 
@@ -176,8 +179,59 @@ pub async fn run(_: DemoArgs) -> Result<(), Failure> {
         emulator.request_count(Endpoint::Consumer)
     )?;
 
+    send_step(&client, transport, &domains, &consumer, &emulator).await?;
+
     emulator.shutdown().await;
     outln!("\ndemo finished: every step succeeded")?;
+    Ok(())
+}
+
+/// Step 8: what the tokens are for. A conversation opened, a message sent
+/// and the conversation closed through lp-tower's middleware, which puts
+/// both headers on each request.
+async fn send_step(
+    client: &AppJwtClient,
+    transport: HyperTransport,
+    domains: &DomainMap,
+    consumer: &ExtConsumerId,
+    emulator: &EmulatorHandle,
+) -> Result<(), Failure> {
+    let host = domains.get(SEND_API_SERVICE).cloned().ok_or_else(|| {
+        Failure::refused(format!(
+            "the emulator's domain api names no {SEND_API_SERVICE}"
+        ))
+    })?;
+    let api = SendApi::new(client, transport, &host);
+    let fail = |e: SendError| Failure::refused(format!("send api: {e}"));
+    let base = format!("https://{host}/api/account/{ACCOUNT}/messaging/consumer/conversation");
+    outln!("\n8. Send API ({SEND_API_SERVICE}), through the lp-tower middleware:")?;
+    outln!("   POST {base}?v=3")?;
+    outln!("   [userprofile.SetUserProfile, cm.ConsumerRequestConversation]")?;
+    let conversation = api.open(consumer).await.map_err(fail)?;
+    outln!("   200 OK, conversationId {conversation}")?;
+    outln!("   POST {base}/send?v=3")?;
+    outln!("   ms.PublishEvent {{\"message\":\"{DEMO_MESSAGE}\"}}")?;
+    let sequence = api
+        .publish(consumer, &conversation, DEMO_MESSAGE)
+        .await
+        .map_err(fail)?;
+    let sequence = sequence.map_or_else(String::new, |n| format!(", sequence {n}"));
+    outln!("   200 OK{sequence}")?;
+    outln!("   POST {base}/send?v=3")?;
+    outln!("   cm.UpdateConversationField ConversationStateField CLOSE")?;
+    api.close(consumer, &conversation).await.map_err(fail)?;
+    outln!("   200 OK, conversation closed")?;
+    let received = emulator
+        .messages()
+        .into_iter()
+        .filter(|m| m.conversation_id == conversation)
+        .count();
+    outln!(
+        "   (the emulator received {received} message for {}; token requests to Sentinel: {}, ConsumerJWS requests: {})",
+        consumer.as_str(),
+        emulator.request_count(Endpoint::Token),
+        emulator.request_count(Endpoint::Consumer)
+    )?;
     Ok(())
 }
 

@@ -28,6 +28,13 @@ async fn demo_succeeds_and_shows_every_step() {
         "   Authorization: eyJ",
         "   X-LP-ON-BEHALF: eyJ",
         "ConsumerJWS requests to idp: 1",
+        "8. Send API (asyncMessagingEnt), through the lp-tower middleware:",
+        "/api/account/56072331/messaging/consumer/conversation?v=3",
+        "200 OK, conversationId ",
+        "ms.PublishEvent {\"message\":\"Hello from the appjwt demo\"}",
+        "200 OK, sequence 0",
+        "200 OK, conversation closed",
+        "the emulator received 1 message for John_Doe_facebook12345; token requests to Sentinel: 1, ConsumerJWS requests: 1",
         "demo finished: every step succeeded",
     ] {
         assert!(out.stdout.contains(want), "lacks {want:?}: {out:?}");
