@@ -9,11 +9,12 @@ use tower::{Layer, ServiceExt};
 
 use crate::support::Fake;
 
+/// What the Send API stand-in saw: each request's `Authorization` and body.
+type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// The Send API as a transport: refuses the first request with 401 and
 /// records the `Authorization` and body of each request.
-fn send_api(
-    seen: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
-) -> TransportService<impl lp_appjwt::Transport> {
+fn send_api(seen: Seen) -> TransportService<impl lp_appjwt::Transport> {
     TransportService::new(move |req: http::Request<Vec<u8>>| {
         let seen = Arc::clone(&seen);
         async move {
