@@ -293,7 +293,65 @@ fn package(members: &[Member]) -> Result<(), String> {
     for m in members.iter().filter(|m| !m.published) {
         args.extend(["--exclude".to_owned(), m.name.clone()]);
     }
+    forget_packed_builds(members);
     run_cargo_owned("package", &args)
+}
+
+/// Cargo treats what comes from a registry as immutable: once it has
+/// unpacked `lp-emulator 0.1.0` from the packing overlay and built it, a
+/// later `cargo package` reuses that source and that build although the
+/// crate changed since (the version did not). The next crate's check then
+/// compiles against the old API. So the overlay's unpacked sources and the
+/// builds made from them are dropped first; the crates' own path builds
+/// are kept, and nothing of this exists on a fresh machine.
+fn forget_packed_builds(members: &[Member]) {
+    let published: Vec<&str> = members
+        .iter()
+        .filter(|m| m.published)
+        .map(|m| m.name.as_str())
+        .collect();
+    let ours = |name: &str| {
+        published
+            .iter()
+            .any(|p| name.strip_prefix(p).is_some_and(|rest| rest.starts_with('-')))
+    };
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    // The overlay is a local registry: its folder name has no host part
+    // and starts with `-`.
+    if let Some(src) = cargo_home.map(|h| h.join("registry").join("src")) {
+        for registry in entries(&src).filter(|p| file_name(p).starts_with('-')) {
+            for unpacked in entries(&registry).filter(|p| ours(file_name(p))) {
+                let _ = std::fs::remove_dir_all(unpacked);
+            }
+        }
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let fingerprints = root.join("../target/debug/.fingerprint");
+    for build in entries(&fingerprints).filter(|p| ours(file_name(p))) {
+        // A build from a registry has a precalculated fingerprint (its
+        // version) instead of the file list of a path build.
+        let from_registry = entries(&build).any(|f| {
+            f.extension().is_some_and(|e| e == "json")
+                && std::fs::read_to_string(&f).is_ok_and(|t| t.contains("\"Precalculated\""))
+        });
+        if from_registry {
+            let _ = std::fs::remove_dir_all(build);
+        }
+    }
+}
+
+/// The entries of `dir`, none if it cannot be read.
+fn entries(dir: &Path) -> impl Iterator<Item = PathBuf> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+}
+
+fn file_name(path: &Path) -> &str {
+    path.file_name().and_then(|n| n.to_str()).unwrap_or_default()
 }
 
 fn run_cargo_owned(label: &str, args: &[String]) -> Result<(), String> {
