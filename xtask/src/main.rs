@@ -311,9 +311,10 @@ fn forget_packed_builds(members: &[Member]) {
         .map(|m| m.name.as_str())
         .collect();
     let ours = |name: &str| {
-        published
-            .iter()
-            .any(|p| name.strip_prefix(p).is_some_and(|rest| rest.starts_with('-')))
+        published.iter().any(|p| {
+            name.strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('-'))
+        })
     };
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
@@ -351,7 +352,9 @@ fn entries(dir: &Path) -> impl Iterator<Item = PathBuf> {
 }
 
 fn file_name(path: &Path) -> &str {
-    path.file_name().and_then(|n| n.to_str()).unwrap_or_default()
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
 }
 
 fn run_cargo_owned(label: &str, args: &[String]) -> Result<(), String> {
