@@ -3,6 +3,7 @@
 //! harnesses, and the check that the Rust code of every crate's README runs
 //! as written.
 
+mod programs;
 pub mod redis_server;
 pub mod tinyproxy;
 

@@ -8,7 +8,6 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::tinyproxy::free_port;
@@ -46,15 +45,6 @@ pub struct RedisServer {
     options: RedisOptions,
 }
 
-/// Where redis-server is installed, if it is.
-fn binary() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join("redis-server"))
-        .find(|p| p.is_file())
-}
-
 impl RedisServer {
     /// Starts redis-server without a password. `None` only when it is not
     /// installed outside CI (the skip is printed); with `CI=true` a missing
@@ -73,25 +63,10 @@ impl RedisServer {
 
     /// Starts redis-server with `options`.
     pub fn start_with(options: RedisOptions) -> Option<RedisServer> {
-        let Some(binary) = binary() else {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "redis-server is not installed: `.ci/run` installs it (apt-get install redis-server)"
-                );
-            }
-            eprintln!("SKIPPED: redis-server is not installed (apt-get install -y redis-server)");
-            return None;
-        };
-        // A port found free can be taken before redis-server binds it; try
-        // again on another.
-        let mut last = String::new();
-        for _ in 0..5 {
-            match RedisServer::try_launch(binary.clone(), options.clone(), free_port()) {
-                Ok(server) => return Some(server),
-                Err(why) => last = why,
-            }
-        }
-        panic!("redis-server did not start: {last}");
+        let binary = crate::programs::require("redis-server")?;
+        Some(crate::programs::launch_retrying("redis-server", || {
+            RedisServer::try_launch(binary.clone(), options.clone(), free_port())
+        }))
     }
 
     fn try_launch(
@@ -99,13 +74,7 @@ impl RedisServer {
         options: RedisOptions,
         port: u16,
     ) -> Result<RedisServer, String> {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "lp-redis-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        let dir = crate::programs::scratch_dir("redis")?;
         let mut server = RedisServer {
             child: None,
             binary,
