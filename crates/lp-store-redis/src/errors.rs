@@ -19,7 +19,7 @@ pub(crate) fn classify(err: &RedisError) -> (StoreErrorKind, String) {
     match err.kind() {
         ErrorKind::AuthenticationFailed => (
             Denied,
-            "the user name or password was refused (WRONGPASS)".to_owned(),
+            "the user name or password was refused".to_owned(),
         ),
         ErrorKind::Io => (Unavailable, lower_first(&err.to_string())),
         ErrorKind::Parse | ErrorKind::UnexpectedReturnType => (

@@ -42,20 +42,23 @@ async fn records_expire_after_their_ttl() {
     };
     let store = store_on(&redis);
     let k = key("short");
-    store
-        .put(&k, b"r", Duration::from_millis(150))
-        .await
-        .unwrap();
-    assert!(store.get(&k).await.unwrap().is_some());
     // Redis holds the TTL itself, in milliseconds.
+    store.put(&k, b"r", Duration::from_secs(20)).await.unwrap();
     let mut raw = raw(&redis).await;
     let pttl: i64 = redis::cmd("PTTL")
         .arg("lp-appjwt:record:short")
         .query_async(&mut raw)
         .await
         .unwrap();
-    assert!((1..=150).contains(&pttl), "{pttl}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!((1..=20_000).contains(&pttl), "{pttl}");
+    // Long enough to read it back on a loaded machine, short enough to
+    // wait for.
+    store
+        .put(&k, b"r", Duration::from_millis(600))
+        .await
+        .unwrap();
+    assert!(store.get(&k).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(900)).await;
     assert_eq!(store.get(&k).await.unwrap(), None);
 }
 
@@ -107,10 +110,10 @@ async fn a_holder_that_never_releases_lets_the_lease_expire() {
     };
     let (holder, waiter) = (store_on(&redis), store_on(&redis));
     let k = key("abandoned");
-    let lease = acquire(&holder, &k, Duration::from_millis(200)).await;
+    let lease = acquire(&holder, &k, Duration::from_millis(600)).await;
     drop(holder);
     assert!(held_by_other(&waiter, &k).await);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
     let taken = acquire(&waiter, &k, Duration::from_secs(10)).await;
     assert_ne!(taken.owner(), lease.owner());
 }
