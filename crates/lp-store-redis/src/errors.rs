@@ -17,10 +17,9 @@ pub(crate) fn classify(err: &RedisError) -> (StoreErrorKind, String) {
         return (Timeout, "no answer in time".to_owned());
     }
     match err.kind() {
-        ErrorKind::AuthenticationFailed => (
-            Denied,
-            "the user name or password was refused".to_owned(),
-        ),
+        ErrorKind::AuthenticationFailed => {
+            (Denied, "the user name or password was refused".to_owned())
+        }
         ErrorKind::Io => (Unavailable, lower_first(&err.to_string())),
         ErrorKind::Parse | ErrorKind::UnexpectedReturnType => (
             Protocol,
