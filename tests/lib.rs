@@ -1,7 +1,10 @@
 //! Integration tests live in `it/`; this library holds only what the
-//! tests of other crates share with them, the tinyproxy harness, and the
-//! check that the Rust code of every crate's README runs as written.
+//! tests of other crates share with them, the tinyproxy and redis-server
+//! harnesses, and the check that the Rust code of every crate's README runs
+//! as written.
 
+mod programs;
+pub mod redis_server;
 pub mod tinyproxy;
 
 /// The Rust blocks of each crate's README, and of the workspace's, run as

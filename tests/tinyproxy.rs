@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long tinyproxy gets to start listening.
@@ -36,15 +35,6 @@ pub struct Tinyproxy {
     credentials: Option<(String, String)>,
 }
 
-/// Where tinyproxy is installed, if it is.
-fn binary() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join("tinyproxy"))
-        .find(|p| p.is_file())
-}
-
 /// A loopback port nothing listens on: bound, then released.
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")
@@ -69,38 +59,17 @@ impl Tinyproxy {
     }
 
     fn launch(credentials: Option<(String, String)>) -> Option<Tinyproxy> {
-        let Some(binary) = binary() else {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "tinyproxy is not installed: `.ci/run` installs it (apt-get install tinyproxy)"
-                );
-            }
-            eprintln!("SKIPPED: tinyproxy is not installed (apt-get install -y tinyproxy)");
-            return None;
-        };
-        // A port found free can be taken before tinyproxy binds it; try
-        // again on another.
-        let mut last = String::new();
-        for _ in 0..5 {
-            match Tinyproxy::try_launch(&binary, credentials.clone()) {
-                Ok(proxy) => return Some(proxy),
-                Err(why) => last = why,
-            }
-        }
-        panic!("tinyproxy did not start: {last}");
+        let binary = crate::programs::require("tinyproxy")?;
+        Some(crate::programs::launch_retrying("tinyproxy", || {
+            Tinyproxy::try_launch(&binary, credentials.clone())
+        }))
     }
 
     fn try_launch(
         binary: &Path,
         credentials: Option<(String, String)>,
     ) -> Result<Tinyproxy, String> {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "lp-tinyproxy-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        let dir = crate::programs::scratch_dir("tinyproxy")?;
         let port = free_port();
         let log = dir.join("tinyproxy.log");
         let mut config = format!(
