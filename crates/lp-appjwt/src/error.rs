@@ -280,6 +280,9 @@ pub enum BuildError {
     Transport(TransportError),
     /// A configured host is not valid.
     InvalidHost(lp_ids::IdError),
+    /// [`prefetch`](crate::AppJwtClientBuilder::prefetch) was asked for,
+    /// but `build` ran outside a tokio runtime, where no fetch can start.
+    NoRuntime,
 }
 
 impl fmt::Display for BuildError {
@@ -291,6 +294,10 @@ impl fmt::Display for BuildError {
             ),
             BuildError::Transport(e) => write!(f, "cannot build the default transport: {e}"),
             BuildError::InvalidHost(e) => write!(f, "invalid host: {e}"),
+            BuildError::NoRuntime => f.write_str(
+                "prefetch needs a tokio runtime: build the client inside one, \
+                 or call `AppJwtClient::prefetch` later from inside one",
+            ),
         }
     }
 }
@@ -298,7 +305,7 @@ impl fmt::Display for BuildError {
 impl StdError for BuildError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            BuildError::NoTransport => None,
+            BuildError::NoTransport | BuildError::NoRuntime => None,
             BuildError::Transport(e) => e.source(),
             BuildError::InvalidHost(e) => e.source(),
         }

@@ -590,6 +590,26 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         }
     }
 
+    /// Starts a fetch in the background when no usable value is stored,
+    /// none is in flight and no failure asks to wait; nobody waits for it.
+    /// Whether one was started.
+    pub(crate) fn prime(self: &Arc<Self>) -> bool {
+        let mut state = lock(&self.state);
+        let now = Instant::now();
+        let usable = self
+            .current
+            .load()
+            .as_ref()
+            .is_some_and(|v| v.is_usable(now));
+        if usable || !self.may_start(&state, now) {
+            return false;
+        }
+        let (progress, to_abort) = self.start(&mut state);
+        drop(state);
+        abort(to_abort);
+        progress.is_some()
+    }
+
     /// Makes the stored value due now (still usable) and starts a
     /// background refresh, if `suspect` says so: a host from a possibly
     /// stale map could not be reached.

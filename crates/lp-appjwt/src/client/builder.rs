@@ -46,6 +46,7 @@ pub struct AppJwtClientBuilder {
     domain_max_staleness: Duration,
     failure_memory: FailureMemory,
     consumer_cache_size: usize,
+    prefetch: bool,
 }
 
 impl fmt::Debug for AppJwtClientBuilder {
@@ -93,6 +94,7 @@ impl AppJwtClient {
             domain_max_staleness: DEFAULT_DOMAIN_MAX_STALENESS,
             failure_memory: FailureMemory::default(),
             consumer_cache_size: DEFAULT_CONSUMER_CACHE_SIZE,
+            prefetch: false,
         }
     }
 }
@@ -147,6 +149,15 @@ impl AppJwtClientBuilder {
     /// `Retry-After`; default [`SystemClock`].
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Start the first token fetch in the background as soon as the
+    /// client is built (see [`AppJwtClient::prefetch`]); default off.
+    /// [`build`](Self::build) must then run inside a tokio runtime, and
+    /// fails with [`BuildError::NoRuntime`] outside one.
+    pub fn prefetch(mut self, yes: bool) -> Self {
+        self.prefetch = yes;
         self
     }
 
@@ -240,9 +251,14 @@ impl AppJwtClientBuilder {
     }
 
     /// Builds the client. Fails only when no transport is available or the
-    /// default transport cannot be built. Does no IO and starts no task:
-    /// the first [`AppJwtClient::token`] does.
+    /// default transport cannot be built, or when [`prefetch`](Self::prefetch)
+    /// is asked for outside a tokio runtime. Does no IO and starts no task
+    /// (the first [`AppJwtClient::token`] does), unless `prefetch` is on.
     pub fn build(self) -> Result<AppJwtClient, BuildError> {
+        if self.prefetch && tokio::runtime::Handle::try_current().is_err() {
+            return Err(BuildError::NoRuntime);
+        }
+        let prefetch = self.prefetch;
         let csds = match self.csds {
             Some(h) => h,
             None => Host::parse(lp_domain::DEFAULT_CSDS_HOST).map_err(BuildError::InvalidHost)?,
@@ -307,10 +323,14 @@ impl AppJwtClientBuilder {
             domain_max_staleness: self.domain_max_staleness,
             last_invalidate: std::sync::Mutex::new(None),
         });
-        Ok(AppJwtClient {
+        let client = AppJwtClient {
             _guard: Arc::new(Guard(Arc::downgrade(&inner))),
             inner,
-        })
+        };
+        if prefetch {
+            client.prefetch();
+        }
+        Ok(client)
     }
 }
 

@@ -145,6 +145,23 @@ impl AppJwtClient {
         self.inner.verifier.source()
     }
 
+    /// Starts fetching a token in the background, unless one is cached,
+    /// one is being fetched, or a remembered failure asks to wait: a
+    /// service that calls this (or builds with
+    /// [`AppJwtClientBuilder::prefetch`]) at start-up finds a token at its
+    /// first request instead of waiting a whole lookup and fetch. Nobody
+    /// waits for this fetch; a failure is remembered like any other, and
+    /// the next [`AppJwtClient::token`] reports it.
+    ///
+    /// Returns whether a fetch was started. Outside a tokio runtime it
+    /// does nothing and returns `false`.
+    pub fn prefetch(&self) -> bool {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return false;
+        }
+        self.inner.token.prime()
+    }
+
     /// A valid AppJWT.
     ///
     /// - **Fresh** (more than the refresh-ahead margin of life left): the

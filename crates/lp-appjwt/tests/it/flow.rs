@@ -246,3 +246,68 @@ async fn during_a_refresh_callers_get_the_cached_token_at_once() {
     assert_ne!(client.token().await.unwrap().secret(), first.secret());
     assert_eq!(fake.fetches(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn prefetch_fetches_at_build_so_the_first_call_finds_a_token() {
+    let fake = Fake::new();
+    fake.set_latency(secs(1));
+    let client = fake.client().prefetch(true).build().unwrap();
+    // The service's own start-up: nobody has asked for a token yet.
+    tokio::time::sleep(secs(5)).await;
+    assert_eq!((fake.lookups(), fake.fetches()), (1, 1));
+    let started = tokio::time::Instant::now();
+    client.token().await.unwrap();
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "no wait on the first call"
+    );
+    assert_eq!(fake.fetches(), 1);
+    // With a token cached there is nothing to start.
+    assert!(!client.prefetch());
+    settle().await;
+    assert_eq!(fake.fetches(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_prefetch_nothing_is_fetched_until_asked() {
+    let fake = Fake::new();
+    let client = fake.client().build().unwrap();
+    tokio::time::sleep(secs(5)).await;
+    assert_eq!((fake.lookups(), fake.fetches()), (0, 0));
+    // Later, by hand: one fetch, and a second call while it runs starts none.
+    assert!(client.prefetch());
+    assert!(!client.prefetch());
+    settle().await;
+    assert_eq!(fake.fetches(), 1);
+    client.token().await.unwrap();
+    assert_eq!(fake.fetches(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_prefetch_is_remembered_like_any_failure() {
+    let fake = Fake::new();
+    fake.script_fetches([Reply::Status(
+        429,
+        vec![("retry-after", "120".to_owned())],
+        String::new(),
+    )]);
+    let client = fake.client().prefetch(true).build().unwrap();
+    settle().await;
+    tokio::time::sleep(secs(60)).await;
+    // The prefetch's 429 holds: no second request before Retry-After.
+    let err = client.token().await.unwrap_err();
+    assert!(matches!(err, lp_appjwt::Error::Backoff { .. }), "{err:?}");
+    assert!(!client.prefetch());
+    assert_eq!(fake.fetches(), 1);
+}
+
+#[test]
+fn prefetch_outside_a_runtime_is_a_build_error_not_a_panic() {
+    let fake = Fake::new();
+    let err = fake.client().prefetch(true).build().unwrap_err();
+    assert!(matches!(err, lp_appjwt::BuildError::NoRuntime), "{err:?}");
+    assert!(err.to_string().contains("tokio runtime"), "{err}");
+    let client = fake.client().build().unwrap();
+    assert!(!client.prefetch());
+}
