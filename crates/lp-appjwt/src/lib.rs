@@ -281,9 +281,12 @@
 //! `kid` cannot make the client hammer the key set endpoint. Keys that
 //! cannot be used (a 1024-bit key, an `x5c`-only key, an EC key) are
 //! skipped with a warning naming their `kid`; only a set with no usable
-//! key is [`Error::Jwks`]. The set is got before the token request, so a
-//! key set that cannot be had costs no token request; 5xx, 429 and
-//! connection failures are retried under the [`RetryPolicy`].
+//! key is [`Error::Jwks`]. On a cold start the set is asked for at the
+//! same time as the token, so it costs no round trip of its own; once
+//! getting it has failed, it is got before the token request until it is
+//! had, so a key set that cannot be had costs one token request, however
+//! many attempts follow. 5xx, 429 and connection failures are retried
+//! under the [`RetryPolicy`].
 //!
 //! Testing against `lp-emulator`? It signs with its own key and publishes
 //! it at the usual JWKS path for both API versions, so use

@@ -590,6 +590,19 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         }
     }
 
+    /// Whether no usable value is stored and the last fetch failed (its
+    /// failure may still ask callers to wait, or no longer).
+    pub(crate) fn failing(&self) -> bool {
+        let state = lock(&self.state);
+        let now = Instant::now();
+        let usable = self
+            .current
+            .load()
+            .as_ref()
+            .is_some_and(|v| v.is_usable(now));
+        !usable && state.failure.is_some()
+    }
+
     /// Starts a fetch in the background when no usable value is stored,
     /// none is in flight and no failure asks to wait; nobody waits for it.
     /// Whether one was started.

@@ -160,23 +160,18 @@ impl Verifier {
         self.sets.shutdown();
     }
 
-    /// Checks `token`'s signature, waiting for a key set at most until
-    /// `deadline`. Returns whether a signature was checked (`false` only
-    /// for [`VerifyWith::None`]).
     /// Gets the key set a token from `sentinel` will be checked with, if
-    /// the source is a remote one, so that a key set that cannot be had
-    /// fails the attempt before a token is asked for (and the secret sent)
-    /// in vain. Returns whether the set was fetched for this call (then it
-    /// is not fetched again for an unknown `kid`).
+    /// the source is a remote one (the token fetch runs this alongside its
+    /// request, or before it while [`Verifier::failing`]). Returns whether
+    /// the set was fetched for this call (then it is not fetched again for
+    /// an unknown `kid`).
     pub(crate) async fn prepare(
         &self,
         sentinel: &Host,
         deadline: Option<Instant>,
     ) -> Result<bool, Error> {
-        let uri = match &self.source {
-            VerifyWith::Jwks => sentinel_jwks_uri(sentinel),
-            VerifyWith::JwksUri(uri) => uri.clone(),
-            _ => return Ok(false),
+        let Some(uri) = self.remote_uri(sentinel) else {
+            return Ok(false);
         };
         let cell = self.cell(&uri);
         let before = cell.peek().as_ref().map(Arc::clone);
@@ -184,6 +179,26 @@ impl Verifier {
         Ok(!before.is_some_and(|b| Arc::ptr_eq(&b, &got)))
     }
 
+    /// Whether the remote key set for `sentinel` is not to be had: none
+    /// usable is cached and the last attempt to get it failed.
+    pub(crate) fn failing(&self, sentinel: &Host) -> bool {
+        self.remote_uri(sentinel)
+            .and_then(|uri| self.sets.existing(&uri))
+            .is_some_and(|cell| cell.failing())
+    }
+
+    /// The key set address of a remote source; `None` for a local one.
+    fn remote_uri(&self, sentinel: &Host) -> Option<http::Uri> {
+        match &self.source {
+            VerifyWith::Jwks => Some(sentinel_jwks_uri(sentinel)),
+            VerifyWith::JwksUri(uri) => Some(uri.clone()),
+            _ => None,
+        }
+    }
+
+    /// Checks `token`'s signature, waiting for a key set at most until
+    /// `deadline`. Returns whether a signature was checked (`false` only
+    /// for [`VerifyWith::None`]).
     /// `just_fetched`: the set was fetched for this token (see
     /// [`Verifier::prepare`]), so it is not fetched again for it.
     pub(crate) async fn verify(

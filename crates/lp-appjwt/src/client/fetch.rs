@@ -109,7 +109,16 @@ impl Inner {
     /// (which may fetch the key set) and validated.
     async fn attempt(&self, deadline: Option<Instant>) -> Result<Stamped<TokenEntry>, Error> {
         let sentinel = self.sentinel_host(deadline).await?;
-        let keys_just_fetched = self.verifier.prepare(&sentinel, deadline).await?;
+        // A remote key set is needed to check the token. Asked for
+        // alongside the token request it costs a cold start no round trip
+        // of its own; once getting it has failed, it is asked for first
+        // until it is had, so that a key set that cannot be had costs one
+        // token request (and one sending of the secret), not one per try.
+        let early_keys = if self.verifier.failing(&sentinel) {
+            Some(self.verifier.prepare(&sentinel, deadline).await?)
+        } else {
+            None
+        };
         let request = TokenRequest {
             sentinel: sentinel.clone(),
             account: self.account.clone(),
@@ -127,8 +136,15 @@ impl Inner {
         );
         let sent_at = Instant::now();
         let sent_at_system = self.clock.now();
-        let response = self.transport.send(request).instrument(span.clone()).await;
-        span.record("latency_ms", millis(sent_at.elapsed()));
+        let send = async {
+            let response = self.transport.send(request).instrument(span.clone()).await;
+            span.record("latency_ms", millis(sent_at.elapsed()));
+            response
+        };
+        let (keys, response) = match early_keys {
+            Some(just_fetched) => (Ok(just_fetched), send.await),
+            None => tokio::join!(self.verifier.prepare(&sentinel, deadline), send),
+        };
         let response = match response {
             Ok(r) => r,
             Err(e) => {
@@ -142,7 +158,11 @@ impl Inner {
             }
         };
         span.record("status", response.status().as_u16());
+        // Sentinel's own refusal (a 401, a 429) is what the failure memory
+        // must hear first; a key set that failed only makes a token
+        // unusable.
         let parsed = lp_oauth::parse_token_response(&response).map_err(Error::Token)?;
+        let keys_just_fetched = keys?;
         let decoded = UnverifiedToken::decode(parsed.access_token.secret())?;
         // The signature first: claims are not worth reading before the
         // token is known to come from Sentinel.

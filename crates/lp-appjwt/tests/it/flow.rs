@@ -311,3 +311,24 @@ fn prefetch_outside_a_runtime_is_a_build_error_not_a_panic() {
     let client = fake.client().build().unwrap();
     assert!(!client.prefetch());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cold_v2_start_asks_for_the_key_set_alongside_the_token() {
+    let mut fake = Fake::with_version(ApiVersion::V2);
+    std::sync::Arc::get_mut(&mut fake).unwrap().sentinel = "127.0.0.1:8443".to_owned();
+    // Every request takes a second to answer.
+    fake.set_latency(secs(1));
+    let client = fake
+        .client()
+        .sentinel_host(Host::parse("127.0.0.1:8443").unwrap())
+        .verify_with(lp_appjwt::VerifyWith::Jwks)
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let jwt = client.token().await.unwrap();
+    assert!(jwt.is_verified());
+    // One answer's time, not two: the key set and the token were asked
+    // for at once.
+    assert_eq!(started.elapsed(), secs(1));
+    assert_eq!((fake.jwks_fetches(), fake.fetches()), (1, 1));
+}
