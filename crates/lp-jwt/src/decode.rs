@@ -8,6 +8,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::de::DeserializeSeed;
 
 use crate::claims::{AppJwtClaims, ClaimsSeed};
+use crate::fast;
 use crate::header::{Header, HeaderSeed};
 use crate::strict::{Ctx, Problem};
 use crate::untrusted::{MESSAGE_CHARS, Untrusted};
@@ -316,11 +317,19 @@ impl<'a> UnverifiedToken<'a> {
 
         let ctx = Ctx::default();
         let mut buf = [0u8; STACK_BUF];
+        // The fast path reads the common shape or gives up; the strict
+        // visitors then decide (and report every error), see `fast`.
         let header = with_decoded(&mut buf, header_b64, 0, Segment::Header, |json| {
-            parse_json(json, Segment::Header, &ctx, HeaderSeed(&ctx))
+            fast::header(json).map_or_else(
+                || parse_json(json, Segment::Header, &ctx, HeaderSeed(&ctx)),
+                Ok,
+            )
         })?;
         let claims = with_decoded(&mut buf, claims_b64, after_first, Segment::Claims, |json| {
-            parse_json(json, Segment::Claims, &ctx, ClaimsSeed(&ctx))
+            fast::claims(json).map_or_else(
+                || parse_json(json, Segment::Claims, &ctx, ClaimsSeed(&ctx)),
+                Ok,
+            )
         })?;
         if !signature_ok {
             // The fast check refused it: the base64 decoder says why.
