@@ -15,7 +15,7 @@
 use serde_json::{Map, Value};
 
 use crate::claims::{AppJwtClaims, Audience, NumericDate};
-use crate::header::Header;
+use crate::header::{ALGORITHMS, Header, TYPES, known};
 
 /// Longest integer taken here: far below `u64::MAX`, and above
 /// [`NumericDate::MAX_SECS`] so every valid date is covered.
@@ -168,8 +168,8 @@ pub(crate) fn header(json: &[u8]) -> Option<Header> {
     let (mut alg, mut typ, mut kid) = (None, None, None);
     let mut extra = Map::new();
     object(json, |key, scan| match key {
-        "alg" => fill(&mut alg, scan.string().map(str::to_owned)),
-        "typ" => fill(&mut typ, scan.string().map(str::to_owned)),
+        "alg" => fill(&mut alg, scan.string().map(|s| known(s, ALGORITHMS))),
+        "typ" => fill(&mut typ, scan.string().map(|s| known(s, TYPES))),
         "kid" => fill(&mut kid, scan.string().map(str::to_owned)),
         _ => extra_member(&mut extra, key, scan),
     })?;
@@ -346,6 +346,22 @@ mod tests {
             assert!(claims(json).is_some(), "{:?}", String::from_utf8_lossy(json));
             assert_eq!(claims(json), strict(json), "{:?}", String::from_utf8_lossy(json));
         }
+    }
+
+    #[test]
+    fn known_alg_and_typ_are_borrowed_on_both_paths() {
+        use std::borrow::Cow;
+        let fast = header(br#"{"alg":"RS256","typ":"JWT"}"#).unwrap();
+        // An escape sends this one down the visitors' path.
+        let slow: Header = strict(br#"{"alg":"RS256","typ":"JWT","x":"\n"}"#).unwrap();
+        for h in [fast, slow] {
+            assert!(matches!(h.alg, Cow::Borrowed("RS256")), "{h:?}");
+            assert!(matches!(h.typ, Some(Cow::Borrowed("JWT"))), "{h:?}");
+        }
+        let other = header(br#"{"alg":"XS256","typ":"jwt"}"#).unwrap();
+        assert!(matches!(other.alg, Cow::Owned(ref a) if a == "XS256"), "{other:?}");
+        assert!(matches!(other.typ, Some(Cow::Owned(ref t)) if t == "jwt"), "{other:?}");
+        assert!(matches!(Header::new("none").alg, Cow::Borrowed("none")));
     }
 
     #[test]
