@@ -30,6 +30,11 @@ const B64: GeneralPurpose = GeneralPurpose::new(
 /// Header and claims up to this many decoded bytes are decoded on the stack.
 const STACK_BUF: usize = 1024;
 
+/// A signature of the largest accepted RSA key (8192 bits) and the three
+/// bytes of slack base64's length estimate may ask for.
+#[cfg(feature = "verify")]
+const SIGNATURE_BUF: usize = 1024 + 3;
+
 /// Which part of a compact token an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Segment {
@@ -381,6 +386,22 @@ impl<'a> UnverifiedToken<'a> {
         })
     }
 
+    /// Runs `f` on the signature bytes without keeping them: from the cache
+    /// when [`Self::signature`] was called, else decoded into a stack buffer
+    /// (the verifier's path, one allocation fewer), else (a signature longer
+    /// than any accepted key) through [`Self::signature`].
+    #[cfg(feature = "verify")]
+    pub(crate) fn with_signature<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        if let Some(signature) = self.signature.get() {
+            return f(signature);
+        }
+        let mut buf = [0u8; SIGNATURE_BUF];
+        match B64.decode_slice(self.signature_b64(), &mut buf) {
+            Ok(n) => f(buf.get(..n).unwrap_or_default()),
+            Err(_) => f(self.signature()),
+        }
+    }
+
     /// The signature segment as in the token (base64url).
     fn signature_b64(&self) -> &'a str {
         self.token
@@ -633,6 +654,22 @@ mod tests {
         #[test]
         fn decoded_len_is_the_length_decoded(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
             prop_assert_eq!(decoded_len(B64.encode(&bytes).len()), bytes.len());
+        }
+    }
+
+    /// The verifier's view of the signature is the public one, from the
+    /// stack buffer, from the cache, and past the buffer's size.
+    #[cfg(feature = "verify")]
+    #[test]
+    fn with_signature_sees_the_signature() {
+        for len in [0, 1, 128, 256, 512, 1024, 1025, 1027, 1500] {
+            let signature: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let token = assemble("eyJhbGciOiJSUzI1NiJ9.e30", &signature);
+            let fresh = UnverifiedToken::decode(&token).unwrap();
+            assert_eq!(fresh.with_signature(<[u8]>::to_vec), signature, "{len}");
+            let cached = UnverifiedToken::decode(&token).unwrap();
+            assert_eq!(cached.signature(), &signature[..]);
+            assert_eq!(cached.with_signature(<[u8]>::to_vec), signature, "{len}");
         }
     }
 
