@@ -255,7 +255,24 @@ impl Results {
     /// A number of the refresh bench's `summary.json`, found by following
     /// `path` (`["fresh", "p99"]`): each key searched after the previous.
     fn refresh(&self, path: &[&str]) -> Result<f64, String> {
-        let file = self.home.join("refresh").join("summary.json");
+        self.summary("refresh", path)
+    }
+
+    /// A number of the decode bench's interleaved rounds
+    /// (`decode-interleaved/summary.json`), e.g.
+    /// `["decode", "ratio", "jsonwebtoken9/lp-jwt", "median"]`.
+    fn interleaved(&self, path: &[&str]) -> Result<f64, String> {
+        self.summary("decode-interleaved", path)
+    }
+
+    /// A ratio of the interleaved rounds: median, min and max over rounds.
+    fn interleaved_ratio(&self, group: &str, ratio: &str) -> Result<[f64; 3], String> {
+        let get = |stat: &str| self.interleaved(&[group, "ratio", ratio, stat]);
+        Ok([get("median")?, get("min")?, get("max")?])
+    }
+
+    fn summary(&self, bench: &str, path: &[&str]) -> Result<f64, String> {
+        let file = self.home.join(bench).join("summary.json");
         let text = fs::read_to_string(&file)
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
         let mut rest = text.as_str();
@@ -564,6 +581,87 @@ fn fmt_est(e: Estimate) -> String {
     format!("{} ({} – {})", fmt_ns(e.point), fmt_ns(e.lo), fmt_ns(e.hi))
 }
 
+fn fmt_num(n: Result<f64, String>) -> String {
+    n.map_or_else(|e| format!("(not measured: {e})"), |n| format!("{n}"))
+}
+
+/// Section 1's interleaved rounds: every contender's median, the ratios
+/// with their spread over rounds, and the floors that bound the decoder.
+fn interleaved_decode(r: &Results) -> String {
+    let mut body = String::new();
+    let ns = |id: &str| r.interleaved(&["decode", "median_ns", id]);
+    let Ok(ours) = ns("lp-jwt") else {
+        let _ = writeln!(
+            body,
+            "\nInterleaved rounds: not measured ({})\n",
+            ns("lp-jwt").err().unwrap_or_default()
+        );
+        return body;
+    };
+    let _ = writeln!(
+        body,
+        "\nInterleaved rounds (the verdicts above use these): every contender times a \
+         batch of {} calls in turn, {} rounds, each round starting with the next \
+         contender; a ratio is taken per round (median, min–max over rounds).\n",
+        fmt_num(r.interleaved(&["decode", "batch"])),
+        fmt_num(r.interleaved(&["decode", "rounds"])),
+    );
+    let _ = writeln!(
+        body,
+        "| contender | median per call | lp-jwt is faster by (median) | rounds min – max | ≥ 2x? |"
+    );
+    let _ = writeln!(body, "|---|---|---|---|---|");
+    let _ = writeln!(body, "| lp-jwt | {} | | | |", fmt_ns(ours));
+    for (id, label) in [
+        ("jsonwebtoken10", "jsonwebtoken 10 `decode`"),
+        (
+            "jsonwebtoken10-insecure_decode",
+            "jsonwebtoken 10 `insecure_decode`",
+        ),
+        ("jsonwebtoken9", "jsonwebtoken 9 `decode`"),
+    ] {
+        match (ns(id), r.interleaved_ratio("decode", &format!("{id}/lp-jwt"))) {
+            (Ok(t), Ok([mid, lo, hi])) => {
+                let _ = writeln!(
+                    body,
+                    "| {label} | {} | {mid:.2}x | {lo:.2}x – {hi:.2}x | {} |",
+                    fmt_ns(t),
+                    met(mid >= 2.0)
+                );
+            }
+            (a, b) => {
+                let e = a.err().or(b.err()).unwrap_or_default();
+                let _ = writeln!(body, "| {label} | not measured: {e} | | | |");
+            }
+        }
+    }
+    let floor = |id: &str| -> String {
+        match (ns(id), r.interleaved_ratio("decode", &format!("lp-jwt/{id}"))) {
+            (Ok(t), Ok([mid, lo, hi])) => {
+                format!("{} (lp-jwt is {mid:.2}x it, rounds {lo:.2}–{hi:.2})", fmt_ns(t))
+            }
+            (a, b) => format!("not measured: {}", a.err().or(b.err()).unwrap_or_default()),
+        }
+    };
+    let _ = writeln!(
+        body,
+        "\nWhat limits it: the floors, measured in the same rounds. serde_json alone, \
+         from the already decoded header and claims into plain derived structs (no \
+         duplicate-key or type strictness): {}. base64url alone of the two segments into \
+         a stack buffer: {}. A peer does at least both; lp-jwt does both with every \
+         strictness kept, by reading the flat shape every issuer writes (unescaped \
+         strings, small integers) directly and leaving anything else to its strict serde \
+         visitors, by checking the signature segment without decoding it (a verifier \
+         decodes it), and by borrowing the registered `alg` and `typ` values. What \
+         remains is base64url, one allocation per string member (`kid`, `aud`, `azp`, \
+         `scope`, `iss`: the public types own their strings) and moving the values into \
+         the token.\n",
+        floor("floor-serde_json"),
+        floor("floor-base64"),
+    );
+    body
+}
+
 fn met(ok: bool) -> &'static str {
     if ok { "yes" } else { "**no**" }
 }
@@ -634,12 +732,16 @@ fn render(
             ] {
                 match get("decode", id) {
                     Ok(p) => {
-                        let ratio = p.point / ours.point;
+                        let criterion_ratio = p.point / ours.point;
+                        // Interleaved rounds decide when they ran (the
+                        // issue's method); criterion's ratio is shown too.
+                        let interleaved = r.interleaved_ratio("decode", &format!("{id}/lp-jwt"));
+                        let ratio = interleaved.as_ref().map_or(criterion_ratio, |i| i[0]);
                         let _ = writeln!(
                             body,
-                            "| {label} | {} | {ratio:.2}x | {} |",
+                            "| {label} | {} | {criterion_ratio:.2}x | {} |",
                             fmt_est(p),
-                            met(ratio >= 2.0)
+                            met(criterion_ratio >= 2.0)
                         );
                         rows.push(Row {
                             target: match id {
@@ -651,7 +753,13 @@ fn render(
                             },
                             ours: fmt_ns(ours.point),
                             peer: fmt_ns(p.point),
-                            ratio: format!("{ratio:.2}x faster"),
+                            ratio: match &interleaved {
+                                Ok([mid, lo, hi]) => format!(
+                                    "{mid:.2}x faster (interleaved, rounds {lo:.2}–{hi:.2}; \
+                                     criterion {criterion_ratio:.2}x)"
+                                ),
+                                Err(_) => format!("{ratio:.2}x faster"),
+                            },
                             goal: "≥ 2x faster",
                             ok: ratio >= 2.0,
                         });
@@ -661,16 +769,7 @@ fn render(
                     }
                 }
             }
-            let _ = writeln!(
-                body,
-                "\nWhat limits it: lp-jwt decodes header and claims into one stack buffer and \
-                 deserialises with its own strict visitors (duplicate keys rejected at every \
-                 depth, wrong types reported as such), which costs a little over a plain \
-                 derive; it also base64-decodes the signature into a `Vec` (one allocation) \
-                 because `UnverifiedToken` hands it to the verifier. The peers allocate a \
-                 `Vec` per segment and parse the header's JSON into a large struct of \
-                 options.\n"
-            );
+            body.push_str(&interleaved_decode(r));
         }
         Err(e) => {
             let _ = writeln!(body, "not measured: {e}\n");
@@ -707,14 +806,34 @@ fn render(
                 fmt_est(ours_v),
                 ours_v.point / ring.point
             );
-            let over = ours.point / ring.point;
+            let criterion_over = ours.point / ring.point;
+            let interleaved = r.interleaved_ratio("verify", "lp-jwt/ring");
+            let over = interleaved.as_ref().map_or(criterion_over, |i| i[0]);
+            if let Ok([mid, lo, hi]) = interleaved {
+                let _ = writeln!(
+                    body,
+                    "\nInterleaved rounds (ring and lp-jwt take turns, batches of {} calls, {} \
+                     rounds): lp-jwt / ring median **{mid:.3}x**, rounds {lo:.3}–{hi:.3}.\n",
+                    fmt_num(r.interleaved(&["verify", "batch"])),
+                    fmt_num(r.interleaved(&["verify", "rounds"])),
+                );
+            }
             rows.push(Row {
                 target: "2. decode + verify vs bare ring",
                 ours: fmt_ns(ours.point),
                 peer: fmt_ns(ring.point),
-                ratio: format!("{:+.1}%", (over - 1.0) * 100.0),
-                goal: "within 10%",
-                ok: over <= 1.10,
+                ratio: match interleaved {
+                    Ok([mid, lo, hi]) => format!(
+                        "{:+.1}% (interleaved, rounds {:+.1}% – {:+.1}%; criterion {:+.1}%)",
+                        (mid - 1.0) * 100.0,
+                        (lo - 1.0) * 100.0,
+                        (hi - 1.0) * 100.0,
+                        (criterion_over - 1.0) * 100.0
+                    ),
+                    Err(_) => format!("{:+.1}%", (over - 1.0) * 100.0),
+                },
+                goal: "within 5%",
+                ok: over <= 1.05,
             });
             for (id, label, backend) in [
                 (
@@ -1193,7 +1312,10 @@ fn render(
         "- Method: criterion 0.7 in the release profile (the only release build of the \
          project), 0.5–1 s warm-up and 3–4 s measurement per benchmark. A time is \
          criterion's point estimate (the slope of its linear regression when it sampled \
-         linearly, else the mean) with its 95% confidence interval. Peers: jsonwebtoken \
+         linearly, else the mean) with its 95% confidence interval. Rows 1 and 2 are \
+         decided by interleaved rounds (the contenders take turns in one loop, the ratio \
+         is taken per round: median, min–max), which a shared machine's drift cannot \
+         tilt; criterion's ratio is shown beside them. Peers: jsonwebtoken \
          10 with its pure-Rust `rust_crypto` backend and 9 (ring), oauth2 5 with reqwest \
          0.12 (rustls, ring).\n"
     );
