@@ -612,14 +612,7 @@ fn interleaved_decode(r: &Results) -> String {
     );
     let _ = writeln!(body, "|---|---|---|---|---|");
     let _ = writeln!(body, "| lp-jwt | {} | | | |", fmt_ns(ours));
-    for (id, label) in [
-        ("jsonwebtoken10", "jsonwebtoken 10 `decode`"),
-        (
-            "jsonwebtoken10-insecure_decode",
-            "jsonwebtoken 10 `insecure_decode`",
-        ),
-        ("jsonwebtoken9", "jsonwebtoken 9 `decode`"),
-    ] {
+    for (id, label) in DECODE_PEERS {
         match (ns(id), r.interleaved_ratio("decode", &format!("{id}/lp-jwt"))) {
             (Ok(t), Ok([mid, lo, hi])) => {
                 let _ = writeln!(
@@ -670,6 +663,22 @@ fn per_sec(ns: f64) -> f64 {
     1e9 / ns
 }
 
+/// The decode bench's peers: criterion id (also the interleaved one) and label.
+const DECODE_PEERS: [(&str, &str); 3] = [
+    (
+        "jsonwebtoken10",
+        "jsonwebtoken 10 `decode` (signature check off)",
+    ),
+    (
+        "jsonwebtoken10-insecure_decode",
+        "jsonwebtoken 10 `dangerous::insecure_decode`",
+    ),
+    (
+        "jsonwebtoken9",
+        "jsonwebtoken 9 `decode` (signature check off)",
+    ),
+];
+
 /// One row of the summary table.
 struct Row {
     target: &'static str,
@@ -716,20 +725,7 @@ fn render(
             );
             let _ = writeln!(body, "|---|---|---|---|");
             let _ = writeln!(body, "| lp-jwt | {} | | |", fmt_est(ours));
-            for (id, label) in [
-                (
-                    "jsonwebtoken10",
-                    "jsonwebtoken 10 `decode` (signature check off)",
-                ),
-                (
-                    "jsonwebtoken10-insecure_decode",
-                    "jsonwebtoken 10 `dangerous::insecure_decode`",
-                ),
-                (
-                    "jsonwebtoken9",
-                    "jsonwebtoken 9 `decode` (signature check off)",
-                ),
-            ] {
+            for (id, label) in DECODE_PEERS {
                 match get("decode", id) {
                     Ok(p) => {
                         let criterion_ratio = p.point / ours.point;
