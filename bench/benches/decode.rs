@@ -118,7 +118,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// `"group":{"rounds":..,"batch":..,"median_ns":{..},"ratio":{..}}`, each
 /// ratio `contender / reference` per round (median, min, max), printed too.
-fn summarise(group: &str, names: &[&str], ns: &[Vec<f64>], batch: u32, ratios: &[(&str, &str)]) -> String {
+fn summarise(
+    group: &str,
+    names: &[&str],
+    ns: &[Vec<f64>],
+    batch: u32,
+    ratios: &[(&str, &str)],
+) -> String {
     let index = |name: &str| names.iter().position(|n| *n == name).expect("contender");
     let mut json = format!("\"{group}\":{{\"rounds\":{ROUNDS},\"batch\":{batch},\"median_ns\":{{");
     for (i, name) in names.iter().enumerate() {
@@ -131,11 +137,13 @@ fn summarise(group: &str, names: &[&str], ns: &[Vec<f64>], batch: u32, ratios: &
     for (k, (over, under)) in ratios.iter().enumerate() {
         let (a, b) = (&ns[index(over)], &ns[index(under)]);
         let per_round: Vec<f64> = a.iter().zip(b).map(|(a, b)| a / b).collect();
-        let (lo, hi) = per_round
-            .iter()
-            .fold((f64::INFINITY, 0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+        let (lo, hi) = per_round.iter().fold((f64::INFINITY, 0f64), |(lo, hi), r| {
+            (lo.min(*r), hi.max(*r))
+        });
         let mid = median(per_round);
-        println!("{group} interleaved: {over} / {under} = {mid:.3} (min {lo:.3}, max {hi:.3}, {ROUNDS} rounds)");
+        println!(
+            "{group} interleaved: {over} / {under} = {mid:.3} (min {lo:.3}, max {hi:.3}, {ROUNDS} rounds)"
+        );
         let sep = if k == 0 { "" } else { "," };
         let _ = write!(
             json,
@@ -166,7 +174,10 @@ fn interleaved(fixture: &lp_bench::SignedFixture) {
     let key9 = jsonwebtoken9::DecodingKey::from_rsa_raw_components(&fixture.n, &fixture.e);
     let (v10, v9) = (jwt10_unverified(), jwt9_unverified());
     let decode: Vec<(&str, Box<dyn Fn(u32) -> Duration>)> = vec![
-        ("lp-jwt", timed(|| UnverifiedToken::decode(black_box(SEED_TOKEN)).is_ok())),
+        (
+            "lp-jwt",
+            timed(|| UnverifiedToken::decode(black_box(SEED_TOKEN)).is_ok()),
+        ),
         (
             "jsonwebtoken10",
             timed(move || {
@@ -176,7 +187,8 @@ fn interleaved(fixture: &lp_bench::SignedFixture) {
         (
             "jsonwebtoken10-insecure_decode",
             timed(|| {
-                jsonwebtoken::dangerous::insecure_decode::<PeerClaims>(black_box(SEED_TOKEN)).is_ok()
+                jsonwebtoken::dangerous::insecure_decode::<PeerClaims>(black_box(SEED_TOKEN))
+                    .is_ok()
             }),
         ),
         (
@@ -343,7 +355,11 @@ fn main() {
     }
     // Skipped when criterion is asked for a subset (`cargo bench -- lp-jwt`,
     // `--profile-time`): only a full run measures every contender.
-    if only || std::env::args().skip(1).all(|a| a.starts_with("--") && a != "--profile-time") {
+    if only
+        || std::env::args()
+            .skip(1)
+            .all(|a| a.starts_with("--") && a != "--profile-time")
+    {
         let rt = runtime(1).expect("runtime");
         interleaved(&signed_fixture(&rt).expect("signed fixture"));
     }

@@ -613,7 +613,10 @@ fn interleaved_decode(r: &Results) -> String {
     let _ = writeln!(body, "|---|---|---|---|---|");
     let _ = writeln!(body, "| lp-jwt | {} | | | |", fmt_ns(ours));
     for (id, label) in DECODE_PEERS {
-        match (ns(id), r.interleaved_ratio("decode", &format!("{id}/lp-jwt"))) {
+        match (
+            ns(id),
+            r.interleaved_ratio("decode", &format!("{id}/lp-jwt")),
+        ) {
             (Ok(t), Ok([mid, lo, hi])) => {
                 let _ = writeln!(
                     body,
@@ -629,9 +632,15 @@ fn interleaved_decode(r: &Results) -> String {
         }
     }
     let floor = |id: &str| -> String {
-        match (ns(id), r.interleaved_ratio("decode", &format!("lp-jwt/{id}"))) {
+        match (
+            ns(id),
+            r.interleaved_ratio("decode", &format!("lp-jwt/{id}")),
+        ) {
             (Ok(t), Ok([mid, lo, hi])) => {
-                format!("{} (lp-jwt is {mid:.2}x it, rounds {lo:.2}–{hi:.2})", fmt_ns(t))
+                format!(
+                    "{} (lp-jwt is {mid:.2}x it, rounds {lo:.2}–{hi:.2})",
+                    fmt_ns(t)
+                )
             }
             (a, b) => format!("not measured: {}", a.err().or(b.err()).unwrap_or_default()),
         }

@@ -213,19 +213,40 @@ mod tests {
     /// with an equal value.
     fn agrees(json: &[u8]) -> Result<(), TestCaseError> {
         if let Some(fast) = header(json) {
-            prop_assert_eq!(Some(fast), strict::<Header>(json), "{:?}", String::from_utf8_lossy(json));
+            prop_assert_eq!(
+                Some(fast),
+                strict::<Header>(json),
+                "{:?}",
+                String::from_utf8_lossy(json)
+            );
         }
         if let Some(fast) = claims(json) {
-            prop_assert_eq!(Some(fast), strict::<AppJwtClaims>(json), "{:?}", String::from_utf8_lossy(json));
+            prop_assert_eq!(
+                Some(fast),
+                strict::<AppJwtClaims>(json),
+                "{:?}",
+                String::from_utf8_lossy(json)
+            );
         }
         Ok(())
     }
 
     fn key() -> impl Strategy<Value = String> {
         prop_oneof![
-            Just("alg"), Just("typ"), Just("kid"), Just("aud"), Just("azp"), Just("scope"),
-            Just("iss"), Just("exp"), Just("iat"), Just("x"), Just("jti"), Just("a\\u006c"),
-            Just("al g"), Just("é"),
+            Just("alg"),
+            Just("typ"),
+            Just("kid"),
+            Just("aud"),
+            Just("azp"),
+            Just("scope"),
+            Just("iss"),
+            Just("exp"),
+            Just("iat"),
+            Just("x"),
+            Just("jti"),
+            Just("a\\u006c"),
+            Just("al g"),
+            Just("é"),
         ]
         .prop_map(|k| format!("\"{k}\""))
     }
@@ -254,7 +275,14 @@ mod tests {
     }
 
     fn ws() -> impl Strategy<Value = &'static str> {
-        prop_oneof![Just(""), Just(""), Just(" "), Just("\n\t"), Just("\r "), Just("\u{a0}")]
+        prop_oneof![
+            Just(""),
+            Just(""),
+            Just(" "),
+            Just("\n\t"),
+            Just("\r "),
+            Just("\u{a0}")
+        ]
     }
 
     /// An object of members drawn from the above, with whitespace.
@@ -281,7 +309,13 @@ mod tests {
         ];
         (
             prop::collection::btree_map("x[a-z_]{0,3}", simple, 0..4),
-            prop::collection::vec((prop::sample::select(&["alg", "typ", "kid", "aud", "azp", "scope", "iss"][..]), string), 0..7),
+            prop::collection::vec(
+                (
+                    prop::sample::select(&["alg", "typ", "kid", "aud", "azp", "scope", "iss"][..]),
+                    string,
+                ),
+                0..7,
+            ),
             prop::option::of(0..=NumericDate::MAX_SECS),
         )
             .prop_map(|(extra, strings, exp)| {
@@ -292,7 +326,10 @@ mod tests {
                 if let Some(exp) = exp {
                     members.insert("exp".to_owned(), exp.to_string());
                 }
-                let body: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                let body: Vec<String> = members
+                    .iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect();
                 format!("{{{}}}", body.join(","))
             })
     }
@@ -338,13 +375,36 @@ mod tests {
         let seed_claims = br#"{"aud":"le81823118","azp":"75588e18-0213-4e33-8174-883acac7e3c4","scope":"msg.consumer","iss":"Sentinel","exp":1524646270,"iat":1524642670}"#;
         // A ConsumerJWS's claims (unregistered string members).
         let consumer = br#"{"account_id":"1","ext_consumer_id":"c","lp_consumer_id":"l","iat":1}"#;
-        for json in [&seed_header[..], b"{}", br#"{ "alg" : "none" , "x" : true }"#] {
-            assert_eq!(header(json), strict(json), "{:?}", String::from_utf8_lossy(json));
+        for json in [
+            &seed_header[..],
+            b"{}",
+            br#"{ "alg" : "none" , "x" : true }"#,
+        ] {
+            assert_eq!(
+                header(json),
+                strict(json),
+                "{:?}",
+                String::from_utf8_lossy(json)
+            );
         }
         assert!(header(seed_header).is_some());
-        for json in [&seed_claims[..], consumer, b"{}", br#"{"exp":0,"n":null,"f":false}"#] {
-            assert!(claims(json).is_some(), "{:?}", String::from_utf8_lossy(json));
-            assert_eq!(claims(json), strict(json), "{:?}", String::from_utf8_lossy(json));
+        for json in [
+            &seed_claims[..],
+            consumer,
+            b"{}",
+            br#"{"exp":0,"n":null,"f":false}"#,
+        ] {
+            assert!(
+                claims(json).is_some(),
+                "{:?}",
+                String::from_utf8_lossy(json)
+            );
+            assert_eq!(
+                claims(json),
+                strict(json),
+                "{:?}",
+                String::from_utf8_lossy(json)
+            );
         }
     }
 
@@ -359,8 +419,14 @@ mod tests {
             assert!(matches!(h.typ, Some(Cow::Borrowed("JWT"))), "{h:?}");
         }
         let other = header(br#"{"alg":"XS256","typ":"jwt"}"#).unwrap();
-        assert!(matches!(other.alg, Cow::Owned(ref a) if a == "XS256"), "{other:?}");
-        assert!(matches!(other.typ, Some(Cow::Owned(ref t)) if t == "jwt"), "{other:?}");
+        assert!(
+            matches!(other.alg, Cow::Owned(ref a) if a == "XS256"),
+            "{other:?}"
+        );
+        assert!(
+            matches!(other.typ, Some(Cow::Owned(ref t)) if t == "jwt"),
+            "{other:?}"
+        );
         assert!(matches!(Header::new("none").alg, Cow::Borrowed("none")));
     }
 
