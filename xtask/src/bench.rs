@@ -1365,3 +1365,68 @@ fn render(
     s.push_str(&body);
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The decode bench's summary.json as it writes it (from a real run),
+    /// read back through the paths the report uses.
+    const SUMMARY: &str = r#"{"decode":{"rounds":300,"batch":1000,"median_ns":{"lp-jwt":431.4,"jsonwebtoken10":1715.4,"jsonwebtoken10-insecure_decode":860.6,"jsonwebtoken9":1056.8,"floor-base64":88.5,"floor-serde_json":437.2},"ratio":{"jsonwebtoken10/lp-jwt":{"median":3.9239,"min":2.1229,"max":5.8864},"jsonwebtoken10-insecure_decode/lp-jwt":{"median":1.9686,"min":1.1755,"max":3.1214},"jsonwebtoken9/lp-jwt":{"median":2.4096,"min":1.2995,"max":4.0468},"lp-jwt/floor-base64":{"median":4.8589,"min":2.2936,"max":8.2009},"lp-jwt/floor-serde_json":{"median":0.9929,"min":0.7467,"max":1.6373}}},"verify":{"rounds":300,"batch":50,"median_ns":{"ring":18156.5,"lp-jwt":18951.7},"ratio":{"lp-jwt/ring":{"median":1.0433,"min":0.5117,"max":2.3149}}}}"#;
+
+    /// A results folder of its own for each test (they run in parallel).
+    fn results(test: &str) -> (PathBuf, Results) {
+        let home = std::env::temp_dir().join(format!("xtask-{test}-{}", std::process::id()));
+        let dir = home.join("decode-interleaved");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("summary.json"), SUMMARY).unwrap();
+        let r = Results::read(&home).unwrap();
+        (home, r)
+    }
+
+    #[test]
+    fn interleaved_figures_are_read_by_their_paths() {
+        let (home, r) = results("paths");
+        for (group, ratio, expected) in [
+            ("decode", "jsonwebtoken10/lp-jwt", [3.9239, 2.1229, 5.8864]),
+            (
+                "decode",
+                "jsonwebtoken10-insecure_decode/lp-jwt",
+                [1.9686, 1.1755, 3.1214],
+            ),
+            ("decode", "jsonwebtoken9/lp-jwt", [2.4096, 1.2995, 4.0468]),
+            ("verify", "lp-jwt/ring", [1.0433, 0.5117, 2.3149]),
+        ] {
+            assert_eq!(r.interleaved_ratio(group, ratio), Ok(expected), "{ratio}");
+        }
+        assert_eq!(
+            r.interleaved(&["decode", "median_ns", "jsonwebtoken10"]),
+            Ok(1715.4)
+        );
+        assert_eq!(
+            r.interleaved(&["verify", "median_ns", "lp-jwt"]),
+            Ok(18951.7)
+        );
+        assert!(
+            r.interleaved(&["decode", "ratio", "nobody/lp-jwt"])
+                .is_err()
+        );
+        let _ = fs::remove_dir_all(home);
+    }
+
+    #[test]
+    fn the_interleaved_table_shows_medians_spreads_and_verdicts() {
+        let (home, r) = results("table");
+        let table = interleaved_decode(&r);
+        for row in [
+            "| lp-jwt | 431.4 ns | | | |",
+            "| jsonwebtoken 10 `decode` (signature check off) | 1.72 µs | 3.92x | 2.12x – 5.89x | yes |",
+            "| jsonwebtoken 10 `dangerous::insecure_decode` | 860.6 ns | 1.97x | 1.18x – 3.12x | **no** |",
+            "437.2 ns (lp-jwt is 0.99x it, rounds 0.75–1.64)",
+            "batch of 1000 calls in turn, 300 rounds",
+        ] {
+            assert!(table.contains(row), "{row}\n{table}");
+        }
+        let _ = fs::remove_dir_all(home);
+    }
+}
