@@ -1,8 +1,16 @@
 //! Targets 1 and 2: claims decode of the seed token, and RS256 decode +
 //! verify with a pre-parsed key, against jsonwebtoken and bare ring.
+//!
+//! Besides criterion's estimates (one contender after the other), the
+//! contenders are measured in interleaved rounds: each round times a batch
+//! of every contender in turn, so a slower stretch of this shared machine
+//! weighs on all of them alike. The per-round ratios (median, min and max)
+//! are printed and written to `$CRITERION_HOME/decode-interleaved/
+//! summary.json` for `cargo xtask bench`.
 
+use std::fmt::Write as _;
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use criterion::Criterion;
 use lp_bench::{ACCOUNT, CLIENT_ID, PeerClaims, SEED_TOKEN, runtime, signed_fixture};
@@ -66,6 +74,207 @@ fn decode(c: &mut Criterion) {
     g.finish();
 
     verify(c, &fixture);
+}
+
+/// Rounds of the interleaved measurement, and calls per contender in each.
+const ROUNDS: usize = 300;
+const DECODE_BATCH: u32 = 1000;
+const VERIFY_BATCH: u32 = 50;
+
+/// Times `batch` calls of `f`: a contender of [`rounds`], monomorphised so
+/// the loop is the same for each.
+fn timed<R>(f: impl Fn() -> R + 'static) -> Box<dyn Fn(u32) -> Duration> {
+    Box::new(move |batch| {
+        let started = Instant::now();
+        for _ in 0..batch {
+            black_box(f());
+        }
+        started.elapsed()
+    })
+}
+
+/// Nanoseconds per call of every contender in every round: round `r` runs
+/// the contenders in turn starting from `r % n`, after one untimed round.
+fn rounds(contenders: &[(&str, Box<dyn Fn(u32) -> Duration>)], batch: u32) -> Vec<Vec<f64>> {
+    let n = contenders.len();
+    for (_, run) in contenders {
+        run(batch);
+    }
+    let mut ns = vec![Vec::with_capacity(ROUNDS); n];
+    for r in 0..ROUNDS {
+        for k in 0..n {
+            let i = (r + k) % n;
+            let elapsed = contenders[i].1(batch);
+            ns[i].push(elapsed.as_nanos() as f64 / f64::from(batch));
+        }
+    }
+    ns
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// `"group":{"rounds":..,"batch":..,"median_ns":{..},"ratio":{..}}`, each
+/// ratio `contender / reference` per round (median, min, max), printed too.
+fn summarise(
+    group: &str,
+    names: &[&str],
+    ns: &[Vec<f64>],
+    batch: u32,
+    ratios: &[(&str, &str)],
+) -> String {
+    let index = |name: &str| names.iter().position(|n| *n == name).expect("contender");
+    let mut json = format!("\"{group}\":{{\"rounds\":{ROUNDS},\"batch\":{batch},\"median_ns\":{{");
+    for (i, name) in names.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        let mid = median(ns[i].clone());
+        println!("{group} interleaved: {name} median {mid:.1} ns");
+        let _ = write!(json, "{sep}\"{name}\":{mid:.1}");
+    }
+    json.push_str("},\"ratio\":{");
+    for (k, (over, under)) in ratios.iter().enumerate() {
+        let (a, b) = (&ns[index(over)], &ns[index(under)]);
+        let per_round: Vec<f64> = a.iter().zip(b).map(|(a, b)| a / b).collect();
+        let (lo, hi) = per_round.iter().fold((f64::INFINITY, 0f64), |(lo, hi), r| {
+            (lo.min(*r), hi.max(*r))
+        });
+        let mid = median(per_round);
+        println!(
+            "{group} interleaved: {over} / {under} = {mid:.3} (min {lo:.3}, max {hi:.3}, {ROUNDS} rounds)"
+        );
+        let sep = if k == 0 { "" } else { "," };
+        let _ = write!(
+            json,
+            "{sep}\"{over}/{under}\":{{\"median\":{mid:.4},\"min\":{lo:.4},\"max\":{hi:.4}}}"
+        );
+    }
+    json.push_str("}}");
+    json
+}
+
+/// The decoded header as a peer's user would declare it, for the floor.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct BareHeader {
+    alg: Option<String>,
+    typ: Option<String>,
+    kid: Option<String>,
+}
+
+fn interleaved(fixture: &lp_bench::SignedFixture) {
+    use base64::Engine as _;
+    let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts = SEED_TOKEN.split('.');
+    let (header_b64, claims_b64) = (parts.next().expect("header"), parts.next().expect("claims"));
+    let header_json = b64.decode(header_b64).expect("header base64");
+    let claims_json = b64.decode(claims_b64).expect("claims base64");
+    let key10 = jsonwebtoken::DecodingKey::from_rsa_raw_components(&fixture.n, &fixture.e);
+    let key9 = jsonwebtoken9::DecodingKey::from_rsa_raw_components(&fixture.n, &fixture.e);
+    let (v10, v9) = (jwt10_unverified(), jwt9_unverified());
+    let decode: Vec<(&str, Box<dyn Fn(u32) -> Duration>)> = vec![
+        (
+            "lp-jwt",
+            timed(|| UnverifiedToken::decode(black_box(SEED_TOKEN)).is_ok()),
+        ),
+        (
+            "jsonwebtoken10",
+            timed(move || {
+                jsonwebtoken::decode::<PeerClaims>(black_box(SEED_TOKEN), &key10, &v10).is_ok()
+            }),
+        ),
+        (
+            "jsonwebtoken10-insecure_decode",
+            timed(|| {
+                jsonwebtoken::dangerous::insecure_decode::<PeerClaims>(black_box(SEED_TOKEN))
+                    .is_ok()
+            }),
+        ),
+        (
+            "jsonwebtoken9",
+            timed(move || {
+                jsonwebtoken9::decode::<PeerClaims>(black_box(SEED_TOKEN), &key9, &v9).is_ok()
+            }),
+        ),
+        // Floors: what any decoder of this token does at the least, each
+        // alone: base64url of header and claims into a stack buffer, and
+        // serde_json into plain derived structs (no strictness) from the
+        // already decoded bytes.
+        (
+            "floor-base64",
+            timed(move || {
+                let mut buf = [0u8; 512];
+                let h = b64.decode_slice(black_box(header_b64), &mut buf).is_ok();
+                let c = b64.decode_slice(black_box(claims_b64), &mut buf).is_ok();
+                h & c
+            }),
+        ),
+        (
+            "floor-serde_json",
+            timed(move || {
+                let h = serde_json::from_slice::<BareHeader>(black_box(&header_json)).is_ok();
+                let c = serde_json::from_slice::<PeerClaims>(black_box(&claims_json)).is_ok();
+                h & c
+            }),
+        ),
+    ];
+    let names: Vec<&str> = decode.iter().map(|(n, _)| *n).collect();
+    let ns = rounds(&decode, DECODE_BATCH);
+    let decode_json = summarise(
+        "decode",
+        &names,
+        &ns,
+        DECODE_BATCH,
+        &[
+            ("jsonwebtoken10", "lp-jwt"),
+            ("jsonwebtoken10-insecure_decode", "lp-jwt"),
+            ("jsonwebtoken9", "lp-jwt"),
+            ("lp-jwt", "floor-base64"),
+            ("lp-jwt", "floor-serde_json"),
+        ],
+    );
+
+    let token = fixture.token.clone();
+    let verifier = Rs256Verifier::from_components(&fixture.n, &fixture.e).expect("key");
+    let jwt = UnverifiedToken::decode(&token).expect("decodes");
+    let message = jwt.signing_input().to_vec();
+    let signature = jwt.signature().to_vec();
+    let ring_key = ring::signature::RsaPublicKeyComponents {
+        n: fixture.n.clone(),
+        e: fixture.e.clone(),
+    };
+    let verify: Vec<(&str, Box<dyn Fn(u32) -> Duration>)> = vec![
+        (
+            "ring",
+            timed(move || {
+                ring_key
+                    .verify(
+                        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                        black_box(&message),
+                        black_box(&signature),
+                    )
+                    .is_ok()
+            }),
+        ),
+        (
+            "lp-jwt",
+            timed(move || {
+                UnverifiedToken::decode(black_box(&token))
+                    .is_ok_and(|jwt| verifier.verify(&jwt).is_ok())
+            }),
+        ),
+    ];
+    let names: Vec<&str> = verify.iter().map(|(n, _)| *n).collect();
+    let ns = rounds(&verify, VERIFY_BATCH);
+    let verify_json = summarise("verify", &names, &ns, VERIFY_BATCH, &[("lp-jwt", "ring")]);
+
+    let json = format!("{{{decode_json},{verify_json}}}");
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        let dir = std::path::Path::new(&home).join("decode-interleaved");
+        std::fs::create_dir_all(&dir).expect("results dir");
+        std::fs::write(dir.join("summary.json"), &json).expect("write summary");
+    }
 }
 
 fn verify(c: &mut Criterion, fixture: &lp_bench::SignedFixture) {
@@ -136,7 +345,22 @@ fn config() -> Criterion {
 }
 
 fn main() {
-    let mut c = config().configure_from_args();
-    decode(&mut c);
-    c.final_summary();
+    // `LP_BENCH_INTERLEAVED=only` runs the interleaved rounds alone (a
+    // quick comparison while working on the decoder).
+    let only = std::env::var_os("LP_BENCH_INTERLEAVED").is_some_and(|v| v == "only");
+    if !only {
+        let mut c = config().configure_from_args();
+        decode(&mut c);
+        c.final_summary();
+    }
+    // Skipped when criterion is asked for a subset (`cargo bench -- lp-jwt`,
+    // `--profile-time`): only a full run measures every contender.
+    if only
+        || std::env::args()
+            .skip(1)
+            .all(|a| a.starts_with("--") && a != "--profile-time")
+    {
+        let rt = runtime(1).expect("runtime");
+        interleaved(&signed_fixture(&rt).expect("signed fixture"));
+    }
 }

@@ -258,6 +258,19 @@ impl Results {
         self.summary("refresh", path)
     }
 
+    /// A number of the decode bench's interleaved rounds
+    /// (`decode-interleaved/summary.json`), e.g.
+    /// `["decode", "ratio", "jsonwebtoken9/lp-jwt", "median"]`.
+    fn interleaved(&self, path: &[&str]) -> Result<f64, String> {
+        self.summary("decode-interleaved", path)
+    }
+
+    /// A ratio of the interleaved rounds: median, min and max over rounds.
+    fn interleaved_ratio(&self, group: &str, ratio: &str) -> Result<[f64; 3], String> {
+        let get = |stat: &str| self.interleaved(&[group, "ratio", ratio, stat]);
+        Ok([get("median")?, get("min")?, get("max")?])
+    }
+
     /// A number of `bench`'s `summary.json` (a bench that measures in
     /// interleaved rounds of its own instead of with criterion).
     fn summary(&self, bench: &str, path: &[&str]) -> Result<f64, String> {
@@ -570,6 +583,89 @@ fn fmt_est(e: Estimate) -> String {
     format!("{} ({} – {})", fmt_ns(e.point), fmt_ns(e.lo), fmt_ns(e.hi))
 }
 
+fn fmt_num(n: Result<f64, String>) -> String {
+    n.map_or_else(|e| format!("(not measured: {e})"), |n| format!("{n}"))
+}
+
+/// Section 1's interleaved rounds: every contender's median, the ratios
+/// with their spread over rounds, and the floors that bound the decoder.
+fn interleaved_decode(r: &Results) -> String {
+    let mut body = String::new();
+    let ns = |id: &str| r.interleaved(&["decode", "median_ns", id]);
+    let Ok(ours) = ns("lp-jwt") else {
+        let _ = writeln!(
+            body,
+            "\nInterleaved rounds: not measured ({})\n",
+            ns("lp-jwt").err().unwrap_or_default()
+        );
+        return body;
+    };
+    let _ = writeln!(
+        body,
+        "\nInterleaved rounds (the verdicts above use these): every contender times a \
+         batch of {} calls in turn, {} rounds, each round starting with the next \
+         contender; a ratio is taken per round (median, min–max over rounds).\n",
+        fmt_num(r.interleaved(&["decode", "batch"])),
+        fmt_num(r.interleaved(&["decode", "rounds"])),
+    );
+    let _ = writeln!(
+        body,
+        "| contender | median per call | lp-jwt is faster by (median) | rounds min – max | ≥ 2x? |"
+    );
+    let _ = writeln!(body, "|---|---|---|---|---|");
+    let _ = writeln!(body, "| lp-jwt | {} | | | |", fmt_ns(ours));
+    for (id, label) in DECODE_PEERS {
+        match (
+            ns(id),
+            r.interleaved_ratio("decode", &format!("{id}/lp-jwt")),
+        ) {
+            (Ok(t), Ok([mid, lo, hi])) => {
+                let _ = writeln!(
+                    body,
+                    "| {label} | {} | {mid:.2}x | {lo:.2}x – {hi:.2}x | {} |",
+                    fmt_ns(t),
+                    met(mid >= 2.0)
+                );
+            }
+            (a, b) => {
+                let e = a.err().or(b.err()).unwrap_or_default();
+                let _ = writeln!(body, "| {label} | not measured: {e} | | | |");
+            }
+        }
+    }
+    let floor = |id: &str| -> String {
+        match (
+            ns(id),
+            r.interleaved_ratio("decode", &format!("lp-jwt/{id}")),
+        ) {
+            (Ok(t), Ok([mid, lo, hi])) => {
+                format!(
+                    "{} (lp-jwt is {mid:.2}x it, rounds {lo:.2}–{hi:.2})",
+                    fmt_ns(t)
+                )
+            }
+            (a, b) => format!("not measured: {}", a.err().or(b.err()).unwrap_or_default()),
+        }
+    };
+    let _ = writeln!(
+        body,
+        "\nWhat limits it: the floors, measured in the same rounds. serde_json alone, \
+         from the already decoded header and claims into plain derived structs (no \
+         duplicate-key or type strictness): {}. base64url alone of the two segments into \
+         a stack buffer: {}. A peer does at least both; lp-jwt does both with every \
+         strictness kept, by reading the flat shape every issuer writes (unescaped \
+         strings, small integers) directly and leaving anything else to its strict serde \
+         visitors, by checking the signature segment without decoding it (a verifier \
+         decodes it), and by borrowing the registered `alg` and `typ` values. What \
+         remains is base64url, one allocation per string member (`kid`, `aud`, `azp`, \
+         `scope`, `iss`: the public types own their strings) and moving the values into \
+         the token.\n",
+        floor("floor-serde_json"),
+        floor("floor-base64"),
+    );
+    body
+}
+
 fn met(ok: bool) -> &'static str {
     if ok { "yes" } else { "**no**" }
 }
@@ -577,6 +673,22 @@ fn met(ok: bool) -> &'static str {
 fn per_sec(ns: f64) -> f64 {
     1e9 / ns
 }
+
+/// The decode bench's peers: criterion id (also the interleaved one) and label.
+const DECODE_PEERS: [(&str, &str); 3] = [
+    (
+        "jsonwebtoken10",
+        "jsonwebtoken 10 `decode` (signature check off)",
+    ),
+    (
+        "jsonwebtoken10-insecure_decode",
+        "jsonwebtoken 10 `dangerous::insecure_decode`",
+    ),
+    (
+        "jsonwebtoken9",
+        "jsonwebtoken 9 `decode` (signature check off)",
+    ),
+];
 
 /// One row of the summary table.
 struct Row {
@@ -624,28 +736,19 @@ fn render(
             );
             let _ = writeln!(body, "|---|---|---|---|");
             let _ = writeln!(body, "| lp-jwt | {} | | |", fmt_est(ours));
-            for (id, label) in [
-                (
-                    "jsonwebtoken10",
-                    "jsonwebtoken 10 `decode` (signature check off)",
-                ),
-                (
-                    "jsonwebtoken10-insecure_decode",
-                    "jsonwebtoken 10 `dangerous::insecure_decode`",
-                ),
-                (
-                    "jsonwebtoken9",
-                    "jsonwebtoken 9 `decode` (signature check off)",
-                ),
-            ] {
+            for (id, label) in DECODE_PEERS {
                 match get("decode", id) {
                     Ok(p) => {
-                        let ratio = p.point / ours.point;
+                        let criterion_ratio = p.point / ours.point;
+                        // Interleaved rounds decide when they ran (the
+                        // issue's method); criterion's ratio is shown too.
+                        let interleaved = r.interleaved_ratio("decode", &format!("{id}/lp-jwt"));
+                        let ratio = interleaved.as_ref().map_or(criterion_ratio, |i| i[0]);
                         let _ = writeln!(
                             body,
-                            "| {label} | {} | {ratio:.2}x | {} |",
+                            "| {label} | {} | {criterion_ratio:.2}x | {} |",
                             fmt_est(p),
-                            met(ratio >= 2.0)
+                            met(criterion_ratio >= 2.0)
                         );
                         rows.push(Row {
                             target: match id {
@@ -657,7 +760,13 @@ fn render(
                             },
                             ours: fmt_ns(ours.point),
                             peer: fmt_ns(p.point),
-                            ratio: format!("{ratio:.2}x faster"),
+                            ratio: match &interleaved {
+                                Ok([mid, lo, hi]) => format!(
+                                    "{mid:.2}x faster (interleaved, rounds {lo:.2}–{hi:.2}; \
+                                     criterion {criterion_ratio:.2}x)"
+                                ),
+                                Err(_) => format!("{ratio:.2}x faster"),
+                            },
                             goal: "≥ 2x faster",
                             ok: ratio >= 2.0,
                         });
@@ -667,16 +776,7 @@ fn render(
                     }
                 }
             }
-            let _ = writeln!(
-                body,
-                "\nWhat limits it: lp-jwt decodes header and claims into one stack buffer and \
-                 deserialises with its own strict visitors (duplicate keys rejected at every \
-                 depth, wrong types reported as such), which costs a little over a plain \
-                 derive; it also base64-decodes the signature into a `Vec` (one allocation) \
-                 because `UnverifiedToken` hands it to the verifier. The peers allocate a \
-                 `Vec` per segment and parse the header's JSON into a large struct of \
-                 options.\n"
-            );
+            body.push_str(&interleaved_decode(r));
         }
         Err(e) => {
             let _ = writeln!(body, "not measured: {e}\n");
@@ -713,14 +813,34 @@ fn render(
                 fmt_est(ours_v),
                 ours_v.point / ring.point
             );
-            let over = ours.point / ring.point;
+            let criterion_over = ours.point / ring.point;
+            let interleaved = r.interleaved_ratio("verify", "lp-jwt/ring");
+            let over = interleaved.as_ref().map_or(criterion_over, |i| i[0]);
+            if let Ok([mid, lo, hi]) = interleaved {
+                let _ = writeln!(
+                    body,
+                    "\nInterleaved rounds (ring and lp-jwt take turns, batches of {} calls, {} \
+                     rounds): lp-jwt / ring median **{mid:.3}x**, rounds {lo:.3}–{hi:.3}.\n",
+                    fmt_num(r.interleaved(&["verify", "batch"])),
+                    fmt_num(r.interleaved(&["verify", "rounds"])),
+                );
+            }
             rows.push(Row {
                 target: "2. decode + verify vs bare ring",
                 ours: fmt_ns(ours.point),
                 peer: fmt_ns(ring.point),
-                ratio: format!("{:+.1}%", (over - 1.0) * 100.0),
-                goal: "within 10%",
-                ok: over <= 1.10,
+                ratio: match interleaved {
+                    Ok([mid, lo, hi]) => format!(
+                        "{:+.1}% (interleaved, rounds {:+.1}% – {:+.1}%; criterion {:+.1}%)",
+                        (mid - 1.0) * 100.0,
+                        (lo - 1.0) * 100.0,
+                        (hi - 1.0) * 100.0,
+                        (criterion_over - 1.0) * 100.0
+                    ),
+                    Err(_) => format!("{:+.1}%", (over - 1.0) * 100.0),
+                },
+                goal: "within 5%",
+                ok: over <= 1.05,
             });
             for (id, label, backend) in [
                 (
@@ -1302,7 +1422,10 @@ fn render(
         "- Method: criterion 0.7 in the release profile (the only release build of the \
          project), 0.5–1 s warm-up and 3–4 s measurement per benchmark. A time is \
          criterion's point estimate (the slope of its linear regression when it sampled \
-         linearly, else the mean) with its 95% confidence interval. Peers: jsonwebtoken \
+         linearly, else the mean) with its 95% confidence interval. Rows 1 and 2 are \
+         decided by interleaved rounds (the contenders take turns in one loop, the ratio \
+         is taken per round: median, min–max), which a shared machine's drift cannot \
+         tilt; criterion's ratio is shown beside them. Peers: jsonwebtoken \
          10 with its pure-Rust `rust_crypto` backend and 9 (ring), oauth2 5 with reqwest \
          0.12 (rustls, ring).\n"
     );
@@ -1346,4 +1469,69 @@ fn render(
     s.push('\n');
     s.push_str(&body);
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The decode bench's summary.json as it writes it (from a real run),
+    /// read back through the paths the report uses.
+    const SUMMARY: &str = r#"{"decode":{"rounds":300,"batch":1000,"median_ns":{"lp-jwt":431.4,"jsonwebtoken10":1715.4,"jsonwebtoken10-insecure_decode":860.6,"jsonwebtoken9":1056.8,"floor-base64":88.5,"floor-serde_json":437.2},"ratio":{"jsonwebtoken10/lp-jwt":{"median":3.9239,"min":2.1229,"max":5.8864},"jsonwebtoken10-insecure_decode/lp-jwt":{"median":1.9686,"min":1.1755,"max":3.1214},"jsonwebtoken9/lp-jwt":{"median":2.4096,"min":1.2995,"max":4.0468},"lp-jwt/floor-base64":{"median":4.8589,"min":2.2936,"max":8.2009},"lp-jwt/floor-serde_json":{"median":0.9929,"min":0.7467,"max":1.6373}}},"verify":{"rounds":300,"batch":50,"median_ns":{"ring":18156.5,"lp-jwt":18951.7},"ratio":{"lp-jwt/ring":{"median":1.0433,"min":0.5117,"max":2.3149}}}}"#;
+
+    /// A results folder of its own for each test (they run in parallel).
+    fn results(test: &str) -> (PathBuf, Results) {
+        let home = std::env::temp_dir().join(format!("xtask-{test}-{}", std::process::id()));
+        let dir = home.join("decode-interleaved");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("summary.json"), SUMMARY).unwrap();
+        let r = Results::read(&home).unwrap();
+        (home, r)
+    }
+
+    #[test]
+    fn interleaved_figures_are_read_by_their_paths() {
+        let (home, r) = results("paths");
+        for (group, ratio, expected) in [
+            ("decode", "jsonwebtoken10/lp-jwt", [3.9239, 2.1229, 5.8864]),
+            (
+                "decode",
+                "jsonwebtoken10-insecure_decode/lp-jwt",
+                [1.9686, 1.1755, 3.1214],
+            ),
+            ("decode", "jsonwebtoken9/lp-jwt", [2.4096, 1.2995, 4.0468]),
+            ("verify", "lp-jwt/ring", [1.0433, 0.5117, 2.3149]),
+        ] {
+            assert_eq!(r.interleaved_ratio(group, ratio), Ok(expected), "{ratio}");
+        }
+        assert_eq!(
+            r.interleaved(&["decode", "median_ns", "jsonwebtoken10"]),
+            Ok(1715.4)
+        );
+        assert_eq!(
+            r.interleaved(&["verify", "median_ns", "lp-jwt"]),
+            Ok(18951.7)
+        );
+        assert!(
+            r.interleaved(&["decode", "ratio", "nobody/lp-jwt"])
+                .is_err()
+        );
+        let _ = fs::remove_dir_all(home);
+    }
+
+    #[test]
+    fn the_interleaved_table_shows_medians_spreads_and_verdicts() {
+        let (home, r) = results("table");
+        let table = interleaved_decode(&r);
+        for row in [
+            "| lp-jwt | 431.4 ns | | | |",
+            "| jsonwebtoken 10 `decode` (signature check off) | 1.72 µs | 3.92x | 2.12x – 5.89x | yes |",
+            "| jsonwebtoken 10 `dangerous::insecure_decode` | 860.6 ns | 1.97x | 1.18x – 3.12x | **no** |",
+            "437.2 ns (lp-jwt is 0.99x it, rounds 0.75–1.64)",
+            "batch of 1000 calls in turn, 300 rounds",
+        ] {
+            assert!(table.contains(row), "{row}\n{table}");
+        }
+        let _ = fs::remove_dir_all(home);
+    }
 }

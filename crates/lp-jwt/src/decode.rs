@@ -1,12 +1,14 @@
 //! Splitting and decoding a compact JWS, and encoding one back.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::de::DeserializeSeed;
 
 use crate::claims::{AppJwtClaims, ClaimsSeed};
+use crate::fast;
 use crate::header::{Header, HeaderSeed};
 use crate::strict::{Ctx, Problem};
 use crate::untrusted::{MESSAGE_CHARS, Untrusted};
@@ -27,6 +29,11 @@ const B64: GeneralPurpose = GeneralPurpose::new(
 
 /// Header and claims up to this many decoded bytes are decoded on the stack.
 const STACK_BUF: usize = 1024;
+
+/// A signature of the largest accepted RSA key (8192 bits) and the three
+/// bytes of slack base64's length estimate may ask for.
+#[cfg(feature = "verify")]
+const SIGNATURE_BUF: usize = 1024 + 3;
 
 /// Which part of a compact token an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,7 +263,11 @@ pub struct UnverifiedToken<'a> {
     signing_input_len: usize,
     header: Header,
     claims: AppJwtClaims,
-    signature: Vec<u8>,
+    /// The signature bytes, decoded on first use: only a verifier needs
+    /// them, so a decode that is only read for its claims never allocates
+    /// them. `decode` has already checked the segment is canonical
+    /// base64url, so decoding it later cannot fail.
+    signature: OnceLock<Vec<u8>>,
 }
 
 /// Leaves the token and signature out: the token is a bearer credential.
@@ -265,7 +276,7 @@ impl fmt::Debug for UnverifiedToken<'_> {
         f.debug_struct("UnverifiedToken")
             .field("header", &self.header)
             .field("claims", &self.claims)
-            .field("signature_len", &self.signature.len())
+            .field("signature_len", &decoded_len(self.signature_b64().len()))
             .finish_non_exhaustive()
     }
 }
@@ -285,52 +296,63 @@ impl<'a> UnverifiedToken<'a> {
                 max: max_len,
             });
         }
-        let bytes = token.as_bytes();
-        let mut dots = bytes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, b)| (*b == b'.').then_some(i));
-        let (Some(first), Some(second), None) = (dots.next(), dots.next(), dots.next()) else {
-            let found = bytes
-                .iter()
-                .filter(|b| **b == b'.')
-                .count()
-                .saturating_add(1);
-            return Err(DecodeError::SegmentCount { found });
+        let segment_count = || DecodeError::SegmentCount {
+            found: token.matches('.').count().saturating_add(1),
         };
+        // `str::find` on an ASCII char searches a word at a time; a third
+        // dot is caught below by the signature's alphabet check.
+        let first = token.find('.').ok_or_else(segment_count)?;
+        let after_first = first.saturating_add(1);
+        let second = token
+            .get(after_first..)
+            .and_then(|rest| rest.find('.'))
+            .map(|i| after_first.saturating_add(i))
+            .ok_or_else(segment_count)?;
         // Both dots are ASCII, so these are char boundaries.
         let header_b64 = token.get(..first).unwrap_or_default();
-        let claims_b64 = token
-            .get(first.saturating_add(1)..second)
-            .unwrap_or_default();
+        let claims_b64 = token.get(after_first..second).unwrap_or_default();
         let signature_b64 = token.get(second.saturating_add(1)..).unwrap_or_default();
+        // The signature is only checked here (canonical base64url, the
+        // error reported after the header's and the claims' as before);
+        // its bytes are decoded when a verifier asks for them.
+        let signature_ok = is_canonical_b64url(signature_b64.as_bytes());
+        if !signature_ok && signature_b64.contains('.') {
+            return Err(segment_count());
+        }
 
         let ctx = Ctx::default();
         let mut buf = [0u8; STACK_BUF];
+        // The fast path reads the common shape or gives up; the strict
+        // visitors then decide (and report every error), see `fast`.
         let header = with_decoded(&mut buf, header_b64, 0, Segment::Header, |json| {
-            parse_json(json, Segment::Header, &ctx, HeaderSeed(&ctx))
-        })?;
-        let claims = with_decoded(
-            &mut buf,
-            claims_b64,
-            first.saturating_add(1),
-            Segment::Claims,
-            |json| parse_json(json, Segment::Claims, &ctx, ClaimsSeed(&ctx)),
-        )?;
-        let signature = B64.decode(signature_b64).map_err(|e| {
-            base64_error(
-                e,
-                signature_b64,
-                second.saturating_add(1),
-                Segment::Signature,
+            fast::header(json).map_or_else(
+                || parse_json(json, Segment::Header, &ctx, HeaderSeed(&ctx)),
+                Ok,
             )
         })?;
+        let claims = with_decoded(&mut buf, claims_b64, after_first, Segment::Claims, |json| {
+            fast::claims(json).map_or_else(
+                || parse_json(json, Segment::Claims, &ctx, ClaimsSeed(&ctx)),
+                Ok,
+            )
+        })?;
+        if !signature_ok {
+            // The fast check refused it: the base64 decoder says why.
+            if let Err(e) = B64.decode(signature_b64) {
+                return Err(base64_error(
+                    e,
+                    signature_b64,
+                    second.saturating_add(1),
+                    Segment::Signature,
+                ));
+            }
+        }
         Ok(UnverifiedToken {
             token,
             signing_input_len: second,
             header,
             claims,
-            signature,
+            signature: OnceLock::new(),
         })
     }
 
@@ -353,8 +375,38 @@ impl<'a> UnverifiedToken<'a> {
     }
 
     /// The decoded signature bytes (may be empty).
+    ///
+    /// Decoded on the first call (one allocation) and kept; [`Self::decode`]
+    /// already refused a signature segment that is not canonical base64url.
     pub fn signature(&self) -> &[u8] {
-        &self.signature
+        self.signature.get_or_init(|| {
+            // Cannot fail: `decode` checked the segment. An empty signature,
+            // which no key accepts, is the fallback rather than a panic.
+            B64.decode(self.signature_b64()).unwrap_or_default()
+        })
+    }
+
+    /// Runs `f` on the signature bytes without keeping them: from the cache
+    /// when [`Self::signature`] was called, else decoded into a stack buffer
+    /// (the verifier's path, one allocation fewer), else (a signature longer
+    /// than any accepted key) through [`Self::signature`].
+    #[cfg(feature = "verify")]
+    pub(crate) fn with_signature<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        if let Some(signature) = self.signature.get() {
+            return f(signature);
+        }
+        let mut buf = [0u8; SIGNATURE_BUF];
+        match B64.decode_slice(self.signature_b64(), &mut buf) {
+            Ok(n) => f(buf.get(..n).unwrap_or_default()),
+            Err(_) => f(self.signature()),
+        }
+    }
+
+    /// The signature segment as in the token (base64url).
+    fn signature_b64(&self) -> &'a str {
+        self.token
+            .get(self.signing_input_len.saturating_add(1)..)
+            .unwrap_or_default()
     }
 
     /// Header and claims, dropping the rest.
@@ -390,6 +442,54 @@ fn with_decoded<R>(
         let buf = B64.decode(b64).map_err(map)?;
         f(&buf)
     }
+}
+
+/// Whether `b64` is unpadded, canonical base64url: every character in the
+/// URL-safe alphabet, a length other than 4n + 1, and no bits set in the
+/// last character beyond the data. Exactly what [`B64`] accepts, without
+/// writing the bytes out; branch-free over the characters so the compiler
+/// can vectorise it.
+fn is_canonical_b64url(b64: &[u8]) -> bool {
+    let outside = b64
+        .iter()
+        .fold(0u8, |acc, &b| acc | u8::from(!in_alphabet(b)));
+    if outside != 0 {
+        return false;
+    }
+    // The bits the last character carries beyond the decoded bytes.
+    let spare = match b64.len() % 4 {
+        0 => return true,
+        1 => return false,
+        2 => 0x0f,
+        _ => 0x03,
+    };
+    b64.last().is_some_and(|&c| sextet(c) & spare == 0)
+}
+
+/// Whether `b` is in the base64url alphabet (`A-Z a-z 0-9 - _`).
+fn in_alphabet(b: u8) -> bool {
+    // `| 0x20` folds upper case onto lower case and nothing else onto it.
+    ((b | 0x20).wrapping_sub(b'a') < 26) | (b.wrapping_sub(b'0') < 10) | (b == b'-') | (b == b'_')
+}
+
+/// The 6-bit value of a base64url character (`in_alphabet` holds).
+fn sextet(c: u8) -> u8 {
+    match c {
+        b'A'..=b'Z' => c.wrapping_sub(b'A'),
+        b'a'..=b'z' => c.wrapping_sub(b'a').wrapping_add(26),
+        b'0'..=b'9' => c.wrapping_sub(b'0').wrapping_add(52),
+        b'-' => 62,
+        _ => 63,
+    }
+}
+
+/// How many bytes `len` characters of unpadded base64 decode to.
+fn decoded_len(len: usize) -> usize {
+    (len / 4).saturating_mul(3).saturating_add(match len % 4 {
+        2 => 1,
+        3 => 2,
+        _ => 0,
+    })
 }
 
 fn base64_error(e: base64::DecodeError, b64: &str, start: usize, segment: Segment) -> DecodeError {
@@ -514,4 +614,82 @@ fn base64_len(n: usize) -> usize {
 #[cfg(feature = "verify")]
 pub(crate) fn b64url_decode(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
     B64.decode(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    proptest! {
+        /// The fast check accepts exactly what the base64 decoder accepts,
+        /// on text close to base64 (wrong alphabet, padding, dots, spaces).
+        #[test]
+        fn canonical_check_agrees_with_the_decoder(s in "[A-Za-z0-9_=+/. -]{0,40}") {
+            prop_assert_eq!(is_canonical_b64url(s.as_bytes()), B64.decode(&s).is_ok());
+        }
+
+        #[test]
+        fn canonical_check_agrees_on_any_text(s in any::<String>()) {
+            prop_assert_eq!(is_canonical_b64url(s.as_bytes()), B64.decode(&s).is_ok());
+        }
+
+        /// Real encodings with the last character replaced by any other:
+        /// the trailing-bits rule, both ways.
+        #[test]
+        fn canonical_check_agrees_on_the_last_character(
+            bytes in prop::collection::vec(any::<u8>(), 1..80),
+            last in 0..ALPHABET.len(),
+        ) {
+            let mut b64 = B64.encode(&bytes).into_bytes();
+            if let Some(c) = b64.last_mut() {
+                *c = ALPHABET[last];
+            }
+            let s = String::from_utf8(b64).unwrap();
+            prop_assert_eq!(is_canonical_b64url(s.as_bytes()), B64.decode(&s).is_ok());
+        }
+
+        #[test]
+        fn decoded_len_is_the_length_decoded(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+            prop_assert_eq!(decoded_len(B64.encode(&bytes).len()), bytes.len());
+        }
+    }
+
+    /// The verifier's view of the signature is the public one, from the
+    /// stack buffer, from the cache, and past the buffer's size.
+    #[cfg(feature = "verify")]
+    #[test]
+    fn with_signature_sees_the_signature() {
+        for len in [0, 1, 128, 256, 512, 1024, 1025, 1027, 1500] {
+            let signature: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let token = assemble("eyJhbGciOiJSUzI1NiJ9.e30", &signature);
+            let fresh = UnverifiedToken::decode(&token).unwrap();
+            assert_eq!(fresh.with_signature(<[u8]>::to_vec), signature, "{len}");
+            let cached = UnverifiedToken::decode(&token).unwrap();
+            assert_eq!(cached.signature(), &signature[..]);
+            assert_eq!(cached.with_signature(<[u8]>::to_vec), signature, "{len}");
+        }
+    }
+
+    #[test]
+    fn canonical_check_on_the_edges() {
+        for (b64, ok) in [
+            ("", true),
+            ("A", false),
+            ("AA", true),
+            ("AB", false),
+            ("AAA", true),
+            ("AAB", false),
+            ("AAAA", true),
+            ("AA==", false),
+            ("AA.A", false),
+            ("+/AA", false),
+            ("-_AA", true),
+        ] {
+            assert_eq!(is_canonical_b64url(b64.as_bytes()), ok, "{b64:?}");
+            assert_eq!(B64.decode(b64).is_ok(), ok, "{b64:?}");
+        }
+    }
 }

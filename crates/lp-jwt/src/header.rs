@@ -1,5 +1,6 @@
 //! The JOSE header.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -14,13 +15,18 @@ use crate::strict::{
 /// `alg` is required; `typ` and `kid` are optional strings. A member of the
 /// wrong type or a repeated member is a decoding error, never silently
 /// dropped or overwritten.
+///
+/// `alg` and `typ` are a [`Cow`] so that decoding the usual values (`JWT`,
+/// `RS256` and the other registered JWS algorithms) borrows a static
+/// string instead of allocating one; any other value is owned. Compare them
+/// with a `&str` (`header.alg == "RS256"`); `"RS256".into()` builds one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Header {
     /// The signature algorithm the token claims, e.g. `RS256`. Never used to
     /// choose how a signature is checked.
-    pub alg: String,
+    pub alg: Cow<'static, str>,
     /// The media type, usually `JWT`.
-    pub typ: Option<String>,
+    pub typ: Option<Cow<'static, str>>,
     /// The signing key's id, e.g. `appjwt-13-05-17`.
     pub kid: Option<String>,
     /// Every other member, as decoded. Entries named `alg`, `typ` or `kid`
@@ -44,7 +50,7 @@ impl Header {
     /// A header with only `alg` set.
     pub fn new(alg: &str) -> Self {
         Header {
-            alg: alg.to_owned(),
+            alg: known(alg, ALGORITHMS),
             typ: None,
             kid: None,
             extra: serde_json::Map::new(),
@@ -71,13 +77,30 @@ impl Header {
 
 const HEADER_NAMES: &[&str] = &["alg", "typ", "kid"];
 
+/// The registered JWS `alg` values (RFC 7518 section 3.1) and `EdDSA`.
+pub(crate) const ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "HS256",
+    "HS384", "HS512", "EdDSA", "none",
+];
+
+/// The `typ` value issuers write.
+pub(crate) const TYPES: &[&str] = &["JWT"];
+
+/// `value` borrowed from `known` when it is one of them, else owned.
+pub(crate) fn known(value: &str, known: &'static [&'static str]) -> Cow<'static, str> {
+    match known.iter().find(|k| **k == value) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(value.to_owned()),
+    }
+}
+
 impl serde::Serialize for Header {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
         // `alg` first: it is what a reader of a debugger output looks for.
-        map.serialize_entry("alg", &self.alg)?;
+        map.serialize_entry("alg", &*self.alg)?;
         if let Some(typ) = &self.typ {
-            map.serialize_entry("typ", typ)?;
+            map.serialize_entry("typ", &**typ)?;
         }
         if let Some(kid) = &self.kid {
             map.serialize_entry("kid", kid)?;
@@ -156,8 +179,8 @@ impl<'de> Visitor<'de> for HeaderSeed<'_> {
         let [alg, typ, kid] = slots;
         let alg = alg.ok_or_else(|| ctx.fail(Problem::Missing { name: "alg" }))?;
         Ok(Header {
-            alg,
-            typ,
+            alg: known(&alg, ALGORITHMS),
+            typ: typ.map(|t| known(&t, TYPES)),
             kid,
             extra,
         })

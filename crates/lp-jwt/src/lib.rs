@@ -59,6 +59,7 @@
 
 mod claims;
 mod decode;
+mod fast;
 mod header;
 mod strict;
 mod untrusted;

@@ -80,7 +80,7 @@ impl Validation {
     ) -> Result<(), ValidationError> {
         if header.alg != RS256 {
             return Err(ValidationError::Algorithm {
-                found: header.alg.clone(),
+                found: header.alg.clone().into_owned(),
             });
         }
         let iss = claims

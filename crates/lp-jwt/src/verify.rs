@@ -380,7 +380,7 @@ impl Rs256Verifier {
     /// Only the signature: claims still need [`crate::Validation`].
     pub fn verify(&self, token: &UnverifiedToken<'_>) -> Result<(), VerifyError> {
         check_alg(&token.header().alg)?;
-        self.verify_signature(token.signing_input(), token.signature())
+        token.with_signature(|signature| self.verify_signature(token.signing_input(), signature))
     }
 
     /// Checks an RS256 signature over `signing_input`.
@@ -544,7 +544,7 @@ impl Jwks {
         let key = key.ok_or_else(|| VerifyError::UnknownKeyId {
             kid: token.header().kid.clone(),
         })?;
-        key.verify_signature(token.signing_input(), token.signature())
+        token.with_signature(|signature| key.verify_signature(token.signing_input(), signature))
     }
 }
 

@@ -65,8 +65,8 @@ pub fn header() -> impl Strategy<Value = Header> {
         extra(),
     )
         .prop_map(|(alg, typ, kid, extra)| Header {
-            alg,
-            typ,
+            alg: alg.into(),
+            typ: typ.map(Into::into),
             kid,
             extra,
         })

@@ -1,0 +1,462 @@
+//! A fast path for the header and claims every issuer writes: one flat
+//! object of plain strings and small non-negative integers.
+//!
+//! serde_json's visitors were most of decode's time (perf: its string
+//! reading, the key matching, the visitor calls, moving the values through
+//! them). This reads that common shape directly and gives up (`None`) on
+//! anything else: an escape, a fraction or exponent, a negative or long
+//! number, a nested value, a repeated key, a registered member of another
+//! type, a date out of range, any syntax error. The caller then decodes
+//! the same bytes with the strict serde visitors, which stay the authority
+//! on every error and every unusual token: what this accepts, they accept
+//! with the same value (the property tests below check it), so no strictness
+//! is lost and every error is the one the visitors report.
+
+use serde_json::{Map, Value};
+
+use crate::claims::{AppJwtClaims, Audience, NumericDate};
+use crate::header::{ALGORITHMS, Header, TYPES, known};
+
+/// Longest integer taken here: far below `u64::MAX`, and above
+/// [`NumericDate::MAX_SECS`] so every valid date is covered.
+const MAX_DIGITS: usize = 15;
+
+/// A cursor over one JSON text, already known to be UTF-8.
+struct Scan<'a> {
+    text: &'a str,
+    json: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scan<'a> {
+    /// The next byte after JSON whitespace, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(&c) = self.json.get(self.at) {
+            if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                return Some(c);
+            }
+            self.at = self.at.saturating_add(1);
+        }
+        None
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.at = self.at.saturating_add(1))
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        self.json.get(self.at..).unwrap_or_default()
+    }
+
+    /// A string without escapes or control characters.
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let rest = self.rest();
+        let len = rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if rest.get(len) != Some(&b'"') {
+            return None;
+        }
+        let end = self.at.saturating_add(len);
+        // Both ends are at ASCII quotes, so on char boundaries.
+        let text = self.text.get(self.at..end)?;
+        self.at = end.saturating_add(1);
+        Some(text)
+    }
+
+    /// A JSON integer of 1 ..= [`MAX_DIGITS`] digits, no sign, no leading
+    /// zero, not followed by a fraction or an exponent.
+    fn integer(&mut self) -> Option<u64> {
+        self.peek()?;
+        let rest = self.rest();
+        let len = rest
+            .iter()
+            .position(|c| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if len == 0 || len > MAX_DIGITS || (len > 1 && rest.first() == Some(&b'0')) {
+            return None;
+        }
+        if matches!(rest.get(len), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let n = rest.get(..len)?.iter().fold(0u64, |n, &d| {
+            n.saturating_mul(10)
+                .saturating_add(u64::from(d.wrapping_sub(b'0')))
+        });
+        self.at = self.at.saturating_add(len);
+        Some(n)
+    }
+
+    /// `true`, `false` or `null`.
+    fn literal(&mut self) -> Option<Value> {
+        self.peek()?;
+        let rest = self.rest();
+        let (value, len) = if rest.starts_with(b"true") {
+            (Value::Bool(true), 4)
+        } else if rest.starts_with(b"false") {
+            (Value::Bool(false), 5)
+        } else if rest.starts_with(b"null") {
+            (Value::Null, 4)
+        } else {
+            return None;
+        };
+        self.at = self.at.saturating_add(len);
+        Some(value)
+    }
+
+    /// A member of `extra`: a string, an integer or a literal.
+    fn simple_value(&mut self) -> Option<Value> {
+        match self.peek()? {
+            b'"' => Some(Value::String(self.string()?.to_owned())),
+            b'0'..=b'9' => Some(Value::Number(self.integer()?.into())),
+            _ => self.literal(),
+        }
+    }
+
+    /// A NumericDate in whole seconds, in range.
+    fn date(&mut self) -> Option<NumericDate> {
+        NumericDate::from_secs(i64::try_from(self.integer()?).ok()?)
+    }
+}
+
+/// Reads `json` as one object, handing each key to `member` with the cursor
+/// before its value; `None` unless the whole text is that object.
+fn object<'a>(
+    json: &'a [u8],
+    mut member: impl FnMut(&'a str, &mut Scan<'a>) -> Option<()>,
+) -> Option<()> {
+    // One UTF-8 check of the whole text (ASCII runs fast) rather than one
+    // per string; text that is not UTF-8 is the visitors' to report.
+    let text = std::str::from_utf8(json).ok()?;
+    let mut scan = Scan { text, json, at: 0 };
+    scan.eat(b'{')?;
+    if scan.eat(b'}').is_none() {
+        loop {
+            let key = scan.string()?;
+            scan.eat(b':')?;
+            member(key, &mut scan)?;
+            if scan.eat(b',').is_none() {
+                scan.eat(b'}')?;
+                break;
+            }
+        }
+    }
+    (scan.peek().is_none()).then_some(())
+}
+
+/// Stores `value` in an empty slot; `None` (give up) for a repeated key.
+fn fill<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
+    if slot.is_some() {
+        return None;
+    }
+    *slot = Some(value?);
+    Some(())
+}
+
+fn extra_member(extra: &mut Map<String, Value>, key: &str, scan: &mut Scan<'_>) -> Option<()> {
+    if extra.contains_key(key) {
+        return None;
+    }
+    let value = scan.simple_value()?;
+    extra.insert(key.to_owned(), value);
+    Some(())
+}
+
+/// The header, when it has the common shape.
+pub(crate) fn header(json: &[u8]) -> Option<Header> {
+    let (mut alg, mut typ, mut kid) = (None, None, None);
+    let mut extra = Map::new();
+    object(json, |key, scan| match key {
+        "alg" => fill(&mut alg, scan.string().map(|s| known(s, ALGORITHMS))),
+        "typ" => fill(&mut typ, scan.string().map(|s| known(s, TYPES))),
+        "kid" => fill(&mut kid, scan.string().map(str::to_owned)),
+        _ => extra_member(&mut extra, key, scan),
+    })?;
+    Some(Header {
+        alg: alg?,
+        typ,
+        kid,
+        extra,
+    })
+}
+
+/// The claims, when they have the common shape (`aud` a single string).
+pub(crate) fn claims(json: &[u8]) -> Option<AppJwtClaims> {
+    let mut c = AppJwtClaims::default();
+    object(json, |key, scan| match key {
+        "aud" => fill(
+            &mut c.aud,
+            scan.string().map(|s| Audience::One(s.to_owned())),
+        ),
+        "azp" => fill(&mut c.azp, scan.string().map(str::to_owned)),
+        "scope" => fill(&mut c.scope, scan.string().map(str::to_owned)),
+        "iss" => fill(&mut c.iss, scan.string().map(str::to_owned)),
+        "exp" => fill(&mut c.exp, scan.date()),
+        "iat" => fill(&mut c.iat, scan.date()),
+        _ => extra_member(&mut c.extra, key, scan),
+    })?;
+    Some(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the strict serde visitors make of `json`.
+    fn strict<T: serde::de::DeserializeOwned>(json: &[u8]) -> Option<T> {
+        serde_json::from_slice(json).ok()
+    }
+
+    /// The property: whatever the fast path accepts, the visitors accept
+    /// with an equal value.
+    fn agrees(json: &[u8]) -> Result<(), TestCaseError> {
+        if let Some(fast) = header(json) {
+            prop_assert_eq!(
+                Some(fast),
+                strict::<Header>(json),
+                "{:?}",
+                String::from_utf8_lossy(json)
+            );
+        }
+        if let Some(fast) = claims(json) {
+            prop_assert_eq!(
+                Some(fast),
+                strict::<AppJwtClaims>(json),
+                "{:?}",
+                String::from_utf8_lossy(json)
+            );
+        }
+        Ok(())
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("alg"),
+            Just("typ"),
+            Just("kid"),
+            Just("aud"),
+            Just("azp"),
+            Just("scope"),
+            Just("iss"),
+            Just("exp"),
+            Just("iat"),
+            Just("x"),
+            Just("jti"),
+            Just("a\\u006c"),
+            Just("al g"),
+            Just("é"),
+        ]
+        .prop_map(|k| format!("\"{k}\""))
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "\"[ -~é]{0,6}\"",
+            Just("\"a\\\"b\"".to_owned()),
+            Just("\"\\u00e9\"".to_owned()),
+            Just("\"tab\there\"".to_owned()),
+            "[0-9]{1,17}",
+            "-[0-9]{1,3}",
+            "[0-9]{1,3}\\.[0-9]{1,2}",
+            "[0-9]{1,3}[eE][+-]?[0-9]",
+            Just("253402300799".to_owned()),
+            Just("253402300800".to_owned()),
+            Just("true".to_owned()),
+            Just("false".to_owned()),
+            Just("null".to_owned()),
+            Just("nul".to_owned()),
+            Just("[]".to_owned()),
+            Just("[\"a\"]".to_owned()),
+            Just("{}".to_owned()),
+            Just("{\"a\":1,\"a\":2}".to_owned()),
+        ]
+    }
+
+    fn ws() -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            Just(""),
+            Just(""),
+            Just(" "),
+            Just("\n\t"),
+            Just("\r "),
+            Just("\u{a0}")
+        ]
+    }
+
+    /// An object of members drawn from the above, with whitespace.
+    fn object_text() -> impl Strategy<Value = String> {
+        prop::collection::vec((ws(), key(), ws(), value(), ws()), 0..8).prop_map(|members| {
+            let body: Vec<String> = members
+                .into_iter()
+                .map(|(a, k, b, v, c)| format!("{a}{k}{b}:{c}{v}{a}"))
+                .collect();
+            format!("{{{}}}", body.join(","))
+        })
+    }
+
+    /// Objects of the common shape only (distinct keys, registered members
+    /// of their type): the fast path must take every one of them.
+    fn common_shape() -> impl Strategy<Value = String> {
+        let string = "\"[ -!#-\\[\\]-~é€]{0,8}\"";
+        let simple = prop_oneof![
+            string.boxed(),
+            "[1-9][0-9]{0,14}".boxed(),
+            Just("0".to_owned()).boxed(),
+            Just("null".to_owned()).boxed(),
+            Just("true".to_owned()).boxed(),
+        ];
+        (
+            prop::collection::btree_map("x[a-z_]{0,3}", simple, 0..4),
+            prop::collection::vec(
+                (
+                    prop::sample::select(&["alg", "typ", "kid", "aud", "azp", "scope", "iss"][..]),
+                    string,
+                ),
+                0..7,
+            ),
+            prop::option::of(0..=NumericDate::MAX_SECS),
+        )
+            .prop_map(|(extra, strings, exp)| {
+                let mut members: std::collections::BTreeMap<String, String> = extra;
+                for (k, v) in strings {
+                    members.insert(k.to_owned(), v);
+                }
+                if let Some(exp) = exp {
+                    members.insert("exp".to_owned(), exp.to_string());
+                }
+                let body: Vec<String> = members
+                    .iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect();
+                format!("{{{}}}", body.join(","))
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_path_takes_every_common_shape(json in common_shape()) {
+            let json = json.as_bytes();
+            prop_assert!(claims(json).is_some(), "{:?}", String::from_utf8_lossy(json));
+            let has_alg = json.windows(5).any(|w| w == b"\"alg\"");
+            prop_assert_eq!(header(json).is_some(), has_alg, "{:?}", String::from_utf8_lossy(json));
+            agrees(json)?;
+        }
+
+        #[test]
+        fn fast_path_agrees_with_the_visitors(json in object_text()) {
+            agrees(json.as_bytes())?;
+        }
+
+        /// Any byte changed, inserted or cut, invalid UTF-8 included.
+        #[test]
+        fn fast_path_agrees_on_mutated_objects(
+            json in prop_oneof![object_text(), common_shape()],
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+            how in 0..3u8,
+        ) {
+            let mut bytes = json.into_bytes();
+            let i = at.index(bytes.len());
+            match how {
+                0 => bytes[i] = byte,
+                1 => bytes.insert(i, byte),
+                _ => bytes.truncate(i),
+            }
+            agrees(&bytes)?;
+        }
+    }
+
+    #[test]
+    fn the_common_shapes_take_the_fast_path() {
+        // The seed's header and claims, as Sentinel writes them.
+        let seed_header = br#"{"kid":"appjwt-13-05-17","typ":"JWT","alg":"RS256"}"#;
+        let seed_claims = br#"{"aud":"le81823118","azp":"75588e18-0213-4e33-8174-883acac7e3c4","scope":"msg.consumer","iss":"Sentinel","exp":1524646270,"iat":1524642670}"#;
+        // A ConsumerJWS's claims (unregistered string members).
+        let consumer = br#"{"account_id":"1","ext_consumer_id":"c","lp_consumer_id":"l","iat":1}"#;
+        for json in [
+            &seed_header[..],
+            b"{}",
+            br#"{ "alg" : "none" , "x" : true }"#,
+        ] {
+            assert_eq!(
+                header(json),
+                strict(json),
+                "{:?}",
+                String::from_utf8_lossy(json)
+            );
+        }
+        assert!(header(seed_header).is_some());
+        for json in [
+            &seed_claims[..],
+            consumer,
+            b"{}",
+            br#"{"exp":0,"n":null,"f":false}"#,
+        ] {
+            assert!(
+                claims(json).is_some(),
+                "{:?}",
+                String::from_utf8_lossy(json)
+            );
+            assert_eq!(
+                claims(json),
+                strict(json),
+                "{:?}",
+                String::from_utf8_lossy(json)
+            );
+        }
+    }
+
+    #[test]
+    fn known_alg_and_typ_are_borrowed_on_both_paths() {
+        use std::borrow::Cow;
+        let fast = header(br#"{"alg":"RS256","typ":"JWT"}"#).unwrap();
+        // An escape sends this one down the visitors' path.
+        let slow: Header = strict(br#"{"alg":"RS256","typ":"JWT","x":"\n"}"#).unwrap();
+        for h in [fast, slow] {
+            assert!(matches!(h.alg, Cow::Borrowed("RS256")), "{h:?}");
+            assert!(matches!(h.typ, Some(Cow::Borrowed("JWT"))), "{h:?}");
+        }
+        let other = header(br#"{"alg":"XS256","typ":"jwt"}"#).unwrap();
+        assert!(
+            matches!(other.alg, Cow::Owned(ref a) if a == "XS256"),
+            "{other:?}"
+        );
+        assert!(
+            matches!(other.typ, Some(Cow::Owned(ref t)) if t == "jwt"),
+            "{other:?}"
+        );
+        assert!(matches!(Header::new("none").alg, Cow::Borrowed("none")));
+    }
+
+    #[test]
+    fn anything_else_is_left_to_the_visitors() {
+        for json in [
+            &br#"{"alg":"RS256","alg":"RS256"}"#[..],
+            br#"{"alg":5}"#,
+            br#"{"typ":"JWT"}"#,
+            br#"{"alg":"R\u0053256"}"#,
+            br#"{"alg":"RS256","x":{"a":1}}"#,
+            br#"{"alg":"RS256"} x"#,
+            br#"{"alg":"RS256",}"#,
+            br#"["alg"]"#,
+        ] {
+            assert_eq!(header(json), None, "{:?}", String::from_utf8_lossy(json));
+        }
+        for json in [
+            &br#"{"exp":1.5}"#[..],
+            br#"{"exp":-1}"#,
+            br#"{"exp":01}"#,
+            br#"{"exp":253402300800}"#,
+            br#"{"exp":1e3}"#,
+            br#"{"aud":["a"]}"#,
+            br#"{"aud":"a","aud":"a"}"#,
+            br#"{"x":1,"x":1}"#,
+            br#"{"x":[]}"#,
+            br#"{"iss":"a\"b"}"#,
+        ] {
+            assert_eq!(claims(json), None, "{:?}", String::from_utf8_lossy(json));
+        }
+    }
+}
