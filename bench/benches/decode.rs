@@ -83,7 +83,11 @@ const VERIFY_BATCH: u32 = 50;
 
 /// Times `batch` calls of `f`: a contender of [`rounds`], monomorphised so
 /// the loop is the same for each.
-fn timed<R>(f: impl Fn() -> R + 'static) -> Box<dyn Fn(u32) -> Duration> {
+/// A contender of the interleaved rounds: runs its work `n` times and
+/// says how long that took.
+type Timed = Box<dyn Fn(u32) -> Duration>;
+
+fn timed<R>(f: impl Fn() -> R + 'static) -> Timed {
     Box::new(move |batch| {
         let started = Instant::now();
         for _ in 0..batch {
@@ -95,7 +99,7 @@ fn timed<R>(f: impl Fn() -> R + 'static) -> Box<dyn Fn(u32) -> Duration> {
 
 /// Nanoseconds per call of every contender in every round: round `r` runs
 /// the contenders in turn starting from `r % n`, after one untimed round.
-fn rounds(contenders: &[(&str, Box<dyn Fn(u32) -> Duration>)], batch: u32) -> Vec<Vec<f64>> {
+fn rounds(contenders: &[(&str, Timed)], batch: u32) -> Vec<Vec<f64>> {
     let n = contenders.len();
     for (_, run) in contenders {
         run(batch);
@@ -173,7 +177,7 @@ fn interleaved(fixture: &lp_bench::SignedFixture) {
     let key10 = jsonwebtoken::DecodingKey::from_rsa_raw_components(&fixture.n, &fixture.e);
     let key9 = jsonwebtoken9::DecodingKey::from_rsa_raw_components(&fixture.n, &fixture.e);
     let (v10, v9) = (jwt10_unverified(), jwt9_unverified());
-    let decode: Vec<(&str, Box<dyn Fn(u32) -> Duration>)> = vec![
+    let decode: Vec<(&str, Timed)> = vec![
         (
             "lp-jwt",
             timed(|| UnverifiedToken::decode(black_box(SEED_TOKEN)).is_ok()),
@@ -244,7 +248,7 @@ fn interleaved(fixture: &lp_bench::SignedFixture) {
         n: fixture.n.clone(),
         e: fixture.e.clone(),
     };
-    let verify: Vec<(&str, Box<dyn Fn(u32) -> Duration>)> = vec![
+    let verify: Vec<(&str, Timed)> = vec![
         (
             "ring",
             timed(move || {
