@@ -2,7 +2,9 @@
 //! signature, claims), and the lifetime that decides when the token is
 //! refreshed and when it must no longer be handed out.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lp_jwt::{UnverifiedToken, Validation};
@@ -87,6 +89,33 @@ pub(super) fn window(
     })
 }
 
+/// Runs `a` and `b` at once in this task; both outcomes. (tokio's `join!`
+/// needs its `macros` feature, and a proc-macro crate, for these lines.)
+async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut out_a, mut out_b) = (None, None);
+    std::future::poll_fn(|cx| {
+        if out_a.is_none() {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                out_a = Some(v);
+            }
+        }
+        if out_b.is_none() {
+            if let Poll::Ready(v) = b.as_mut().poll(cx) {
+                out_b = Some(v);
+            }
+        }
+        match (out_a.take(), out_b.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                (out_a, out_b) = (a, b);
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
 impl Inner {
     /// The token cell's fetch: attempts under the retry policy, from now.
     pub(super) async fn fetch_token(
@@ -143,7 +172,7 @@ impl Inner {
         };
         let (keys, response) = match early_keys {
             Some(just_fetched) => (Ok(just_fetched), send.await),
-            None => tokio::join!(self.verifier.prepare(&sentinel, deadline), send),
+            None => both(self.verifier.prepare(&sentinel, deadline), send).await,
         };
         let response = match response {
             Ok(r) => r,
