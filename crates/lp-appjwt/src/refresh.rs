@@ -33,7 +33,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
 use tokio::sync::Notify;
@@ -58,6 +58,15 @@ pub(crate) struct Stamped<T> {
     /// Whether a caller read the value since it was stored: a scheduled
     /// refresh of a value nobody reads is skipped.
     used: AtomicBool,
+    /// `fresh_until` and `usable_until` on the wall clock, set when the
+    /// cell stores the value: the monotonic clock stops while the machine
+    /// sleeps, the wall clock does not, so a value is fresh (or usable)
+    /// only while both say so.
+    walls: Option<(SystemTime, SystemTime)>,
+    /// Cleared by the cell's own timer when `fresh_until` passes. While it
+    /// is set and the coarse wall clock agrees, a read of a scheduled cell
+    /// needs no precise clock.
+    fresh_flag: AtomicBool,
 }
 
 impl<T> Stamped<T> {
@@ -75,7 +84,20 @@ impl<T> Stamped<T> {
             fresh_until: fresh_until.min(usable_until),
             usable_until,
             used: AtomicBool::new(false),
+            walls: None,
+            fresh_flag: AtomicBool::new(true),
         }
+    }
+
+    /// The same value with its deadlines also on the wall clock, from
+    /// `wall` read at `now`.
+    fn anchored(mut self, now: Instant, wall: SystemTime) -> Self {
+        let on_wall = |t: Instant| {
+            let left = t.saturating_duration_since(now);
+            wall.checked_add(left).unwrap_or(wall)
+        };
+        self.walls = Some((on_wall(self.fresh_until), on_wall(self.usable_until)));
+        self
     }
 
     pub(crate) fn is_fresh(&self, now: Instant) -> bool {
@@ -84,6 +106,16 @@ impl<T> Stamped<T> {
 
     pub(crate) fn is_usable(&self, now: Instant) -> bool {
         now < self.usable_until
+    }
+
+    /// Fresh by the monotonic clock and by the wall clock.
+    pub(crate) fn is_fresh_at(&self, now: Instant, wall: SystemTime) -> bool {
+        self.is_fresh(now) && self.walls.is_none_or(|(fresh, _)| wall < fresh)
+    }
+
+    /// Usable by the monotonic clock and by the wall clock.
+    pub(crate) fn is_usable_at(&self, now: Instant, wall: SystemTime) -> bool {
+        self.is_usable(now) && self.walls.is_none_or(|(_, usable)| wall < usable)
     }
 
     /// Records a read. A load first, so the common case writes nothing and
@@ -270,9 +302,28 @@ impl<T: Send + Sync + 'static> Refresh<T> {
     /// Whether a caller may take `value` at once, without the lock: it is
     /// fresh, or it is usable and the cell's own task sees to its refresh
     /// (so the caller has nothing to start). A read of the value.
-    pub(crate) fn at_once(&self, value: &Stamped<T>, now: Instant) -> bool {
-        let ok = value.is_fresh(now)
-            || (value.is_usable(now) && {
+    ///
+    /// A scheduled cell's value whose freshness its timer has not ended is
+    /// checked against the coarse wall clock alone (no monotonic read):
+    /// the timer covers a wall clock set back, the wall clock a timer that
+    /// a suspended machine held back.
+    pub(crate) fn at_once(&self, value: &Stamped<T>) -> bool {
+        if self.scheduled
+            && value.fresh_flag.load(Ordering::Relaxed)
+            && value
+                .walls
+                .is_some_and(|(fresh, _)| self.memory.clock.now_coarse() < fresh)
+        {
+            value.mark_used();
+            return true;
+        }
+        let now = Instant::now();
+        let wall = self.memory.clock.now();
+        // Due by the wall clock alone (the machine slept): the cell's task
+        // still sleeps on the monotonic clock, so it is not seeing to the
+        // refresh, and the caller must start it.
+        let ok = value.is_fresh_at(now, wall)
+            || (value.is_usable_at(now, wall) && !value.is_fresh(now) && {
                 let in_charge = self.in_charge.load(Ordering::Acquire);
                 if in_charge {
                     metrics::stale_served(self.name);
@@ -346,16 +397,17 @@ impl<T: Send + Sync + 'static> Refresh<T> {
     fn step(self: &Arc<Self>, want: Want) -> Step<T> {
         let mut state = lock(&self.state);
         let now = Instant::now();
+        let wall = self.memory.clock.now();
         let current = self.current.load_full();
         let mut to_abort = None;
         if let Some(value) = &current {
-            let accepted = value.is_usable(now)
+            let accepted = value.is_usable_at(now, wall)
                 && match want {
                     Want::Usable => true,
                     Want::FetchedAfter(t) => value.fetched_at > t,
                 };
             if accepted {
-                if !value.is_fresh(now) {
+                if !value.is_fresh_at(now, wall) {
                     metrics::stale_served(self.name);
                     if self.may_start(&state, now) {
                         to_abort = self.start(&mut state).1;
@@ -458,6 +510,7 @@ impl<T: Send + Sync + 'static> Refresh<T> {
                 return;
             };
             tokio::time::sleep_until(wake_at).await;
+            self.end_freshness();
             match self.wake(id) {
                 Some((next_id, next)) => {
                     id = next_id;
@@ -486,7 +539,7 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         let wake_at = match outcome {
             Ok(stamped) => {
                 metrics::fetched(self.name, None);
-                let value = Arc::new(stamped);
+                let value = Arc::new(stamped.anchored(now, self.memory.clock.now()));
                 self.current.store(Some(Arc::clone(&value)));
                 state.failure = None;
                 state.consecutive_failures = 0;
@@ -541,6 +594,16 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         drop(state);
         self.outcome.notify_waiters();
         wake_at
+    }
+
+    /// Clears the fresh flag of the stored value once its `fresh_until`
+    /// has passed, so that reads take the clock-checked path.
+    fn end_freshness(&self) {
+        if let Some(value) = self.current.load().as_ref() {
+            if !value.is_fresh(Instant::now()) {
+                value.fresh_flag.store(false, Ordering::Relaxed);
+            }
+        }
     }
 
     /// A scheduled task woke up: start the next fetch if the value is still
@@ -643,7 +706,9 @@ impl<T: Send + Sync + 'static> Refresh<T> {
             value.fetched_at,
             now,
             value.usable_until,
-        );
+        )
+        .anchored(now, self.memory.clock.now());
+        due.fresh_flag.store(false, Ordering::Relaxed);
         due.used.store(true, Ordering::Relaxed);
         self.current.store(Some(Arc::new(due)));
         let mut to_abort = None;

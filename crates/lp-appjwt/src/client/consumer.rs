@@ -176,9 +176,8 @@ impl Inner {
 
     /// A valid AppJWT for a ConsumerJWS request, within `deadline`.
     async fn app_jwt(&self, deadline: Option<Instant>) -> Result<AppJwt, Error> {
-        let now = Instant::now();
         if let Some(entry) = &*self.token.peek() {
-            if self.token.at_once(entry, now) {
+            if self.token.at_once(entry) {
                 return Ok(entry.value.token().clone());
             }
         }

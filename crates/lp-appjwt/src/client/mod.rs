@@ -190,7 +190,7 @@ impl AppJwtClient {
             let cached = cell.peek();
             if let Some(entry) = &*cached {
                 // Fresh, or due while the background refresh runs: no lock.
-                if cell.at_once(entry, Instant::now()) {
+                if cell.at_once(entry) {
                     return Ok(entry.value.local_token());
                 }
             }

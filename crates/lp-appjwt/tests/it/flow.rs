@@ -332,3 +332,57 @@ async fn a_cold_v2_start_asks_for_the_key_set_alongside_the_token() {
     assert_eq!(started.elapsed(), secs(1));
     assert_eq!((fake.jwks_fetches(), fake.fetches()), (1, 1));
 }
+
+// The machine sleeps: CLOCK_MONOTONIC (tokio's clock) stops, the wall
+// clock goes on. A token must never be handed out past its `exp`.
+
+#[tokio::test(start_paused = true)]
+async fn after_a_suspend_longer_than_its_life_the_token_is_never_handed_out() {
+    let fake = Fake::new();
+    let client = fake.client().build().unwrap();
+    let before = client.token().await.unwrap();
+    // Warm the fresh path, then sleep two hours.
+    for _ in 0..10 {
+        client.token().await.unwrap();
+    }
+    suspend_for(secs(2 * 3600));
+    for _ in 0..10 {
+        let jwt = client.token().await.unwrap();
+        assert_ne!(
+            jwt.secret(),
+            before.secret(),
+            "an expired token was handed out"
+        );
+        let exp = jwt.claims().exp.unwrap().to_system_time();
+        assert!(exp > fake.clock.now(), "{exp:?}");
+    }
+    assert_eq!(fake.fetches(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_suspend_into_the_refresh_margin_the_refresh_starts_at_once() {
+    let fake = Fake::new();
+    let client = fake.client().build().unwrap();
+    let before = client.token().await.unwrap();
+    // Past the refresh point (55 min), before the end (60 min).
+    suspend_for(secs(56 * 60));
+    // Still valid: handed out at once, and the refresh runs behind it.
+    assert_eq!(client.token().await.unwrap().secret(), before.secret());
+    settle().await;
+    assert_eq!(fake.fetches(), 2);
+    assert_ne!(client.token().await.unwrap().secret(), before.secret());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wall_clock_set_back_does_not_hold_the_refresh_back() {
+    let fake = Fake::new();
+    let client = fake.client().build().unwrap();
+    let before = client.token().await.unwrap();
+    set_wall_clock_back(secs(2 * 3600));
+    // The monotonic refresh point passes; the wall clock says two hours
+    // earlier, but the cell's timer still ends the token's freshness.
+    tokio::time::advance(secs(3600 - 300 + 1)).await;
+    settle().await;
+    assert_eq!(fake.fetches(), 2);
+    assert_ne!(client.token().await.unwrap().secret(), before.secret());
+}

@@ -3,6 +3,7 @@
 //! clock. Tokens are really signed (RS256, with lp-jwt's test-only keys) and
 //! the sentinel serves a key set at `/sentinel/well-known/jwks`.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,8 +27,28 @@ pub const IDP: &str = "va.idp.liveperson.net";
 /// Mon, 04 Nov 2019 16:00:47 GMT, the date in the seed's example response.
 pub const WALL_START: u64 = 1_572_883_247;
 
+std::thread_local! {
+    /// How far this test's wall clock is off tokio's (paused tests run on
+    /// one thread, so each test has its own).
+    static WALL_SKEW_MS: Cell<i64> = const { Cell::new(0) };
+}
+
+/// The machine slept for `by`: the wall clock moved on, tokio's monotonic
+/// clock (CLOCK_MONOTONIC, which stops during a suspend) did not.
+pub fn suspend_for(by: Duration) {
+    let ms = i64::try_from(by.as_millis()).unwrap();
+    WALL_SKEW_MS.with(|s| s.set(s.get() + ms));
+}
+
+/// Someone set the wall clock back by `by`; tokio's clock did not move.
+pub fn set_wall_clock_back(by: Duration) {
+    let ms = i64::try_from(by.as_millis()).unwrap();
+    WALL_SKEW_MS.with(|s| s.set(s.get() - ms));
+}
+
 /// Wall time that starts at [`WALL_START`] and advances with tokio's clock,
-/// so paused-time tests move both together.
+/// so paused-time tests move both together (unless a test moves the wall
+/// clock alone, see [`suspend_for`]).
 #[derive(Clone, Copy)]
 pub struct TestClock {
     start: Instant,
@@ -40,7 +61,10 @@ impl TestClock {
         }
     }
     pub fn now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(WALL_START) + self.start.elapsed()
+        let base = UNIX_EPOCH + Duration::from_secs(WALL_START) + self.start.elapsed();
+        let skew = WALL_SKEW_MS.with(Cell::get);
+        let by = Duration::from_millis(skew.unsigned_abs());
+        if skew >= 0 { base + by } else { base - by }
     }
     pub fn now_secs(&self) -> i64 {
         self.now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
