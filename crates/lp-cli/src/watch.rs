@@ -59,9 +59,11 @@ impl Step {
     }
 }
 
-/// The last request sent, and whether it is still waiting for its answer.
+/// A request sent, and whether it is still waiting for its answer.
 #[derive(Debug, Clone)]
 pub struct Sent {
+    /// Which request this is, in the order sent.
+    id: u64,
     pub step: Step,
     pub host: String,
     /// 1 for the first request of this step to this host.
@@ -75,11 +77,24 @@ pub struct Sent {
 struct State {
     /// Requests sent per step and host.
     counts: Vec<(Step, String, u32)>,
-    last: Option<Sent>,
+    /// The latest requests, oldest first (a token request and its key set
+    /// may be in flight at once).
+    recent: Vec<Sent>,
+    next_id: u64,
     /// The `kid` of the last token Sentinel handed out (never the token).
     token_kid: Option<String>,
     /// Set when the command has ended; no progress line after that.
     done: bool,
+}
+
+impl State {
+    /// See [`Watch::last`].
+    fn telling(&self) -> Option<&Sent> {
+        let latest = |f: fn(&Sent) -> bool| self.recent.iter().rev().find(|r| f(r));
+        latest(|r| r.in_flight)
+            .or_else(|| latest(|r| r.failed))
+            .or_else(|| self.recent.last())
+    }
 }
 
 /// Shared notes about the requests of one command.
@@ -107,9 +122,11 @@ impl Watch {
         f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The last request sent, if any.
+    /// The request that says best what the command is doing or what went
+    /// wrong: the latest one still waiting for its answer, else the latest
+    /// that failed, else the latest sent.
     pub fn last(&self) -> Option<Sent> {
-        self.with(|s| s.last.clone())
+        self.with(|s| s.telling().cloned())
     }
 
     /// The `kid` of the last token received.
@@ -152,7 +169,8 @@ impl Watch {
         }
     }
 
-    fn sent(&self, step: Step, host: String) {
+    /// Notes a request; its id for [`Watch::answered`].
+    fn sent(&self, step: Step, host: String) -> u64 {
         self.with(|s| {
             let attempt = match s
                 .counts
@@ -168,21 +186,29 @@ impl Watch {
                     1
                 }
             };
-            s.last = Some(Sent {
+            let id = s.next_id;
+            s.next_id += 1;
+            s.recent.push(Sent {
+                id,
                 step,
                 host,
                 attempt,
                 in_flight: true,
                 failed: false,
             });
-        });
+            // A command makes a handful of requests; keep the latest few.
+            if s.recent.len() > 8 {
+                s.recent.remove(0);
+            }
+            id
+        })
     }
 
-    fn answered(&self, failed: bool, kid: Option<String>) {
+    fn answered(&self, id: u64, failed: bool, kid: Option<String>) {
         self.with(|s| {
-            if let Some(last) = &mut s.last {
-                last.in_flight = false;
-                last.failed = failed;
+            if let Some(sent) = s.recent.iter_mut().find(|r| r.id == id) {
+                sent.in_flight = false;
+                sent.failed = failed;
             }
             if kid.is_some() {
                 s.token_kid = kid;
@@ -215,7 +241,7 @@ impl Watch {
         // has, it waits for nothing, and no line is due yet.
         loop {
             let printed = self.with(|s| {
-                let sent = s.last.as_ref().filter(|l| l.in_flight || l.failed);
+                let sent = s.telling().filter(|l| l.in_flight || l.failed);
                 let Some(sent) = sent.filter(|_| !s.done) else {
                     return s.done;
                 };
@@ -277,7 +303,7 @@ impl<T: Transport> Transport for Watched<T> {
             .authority()
             .map(ToString::to_string)
             .unwrap_or_default();
-        self.watch.sent(step, host);
+        let id = self.watch.sent(step, host);
         Box::pin(async move {
             let response = self.inner.send(req).await;
             let kid = match (&response, step) {
@@ -287,7 +313,7 @@ impl<T: Transport> Transport for Watched<T> {
             let failed = response.as_ref().map_or(true, |r| {
                 r.status().is_server_error() || r.status().as_u16() == 429
             });
-            self.watch.answered(failed, kid);
+            self.watch.answered(id, failed, kid);
             response
         })
     }
