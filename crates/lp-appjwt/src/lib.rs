@@ -350,6 +350,7 @@ mod lru;
 mod metrics;
 mod refresh;
 mod retry;
+mod store;
 mod transport;
 mod verify;
 
@@ -369,7 +370,11 @@ pub use jwks::{
     DEFAULT_MAX_JWKS_BODY, JWKS_PATH, JwksError, jwks_request, parse_jwks_response,
     parse_jwks_response_lenient, sentinel_jwks_uri,
 };
+pub use lp_store::{
+    Lease, LeaseOutcome, RecordKey, StoreError, StoreErrorKind, StoreFuture, TokenStore,
+};
 pub use retry::{FailureMemory, RetryPolicy};
+pub use store::{DEFAULT_LEASE_WAIT, DEFAULT_STORE_TIMEOUT, StoreStatus};
 pub use transport::{Transport, TransportError, TransportErrorKind, TransportFuture};
 pub use verify::{DEFAULT_JWKS_REFETCH_MIN_INTERVAL, DEFAULT_JWKS_REFRESH_INTERVAL, VerifyWith};
 

@@ -39,6 +39,11 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+#[cfg(feature = "file")]
+mod file;
+#[cfg(feature = "file")]
+pub use file::FileStore;
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
