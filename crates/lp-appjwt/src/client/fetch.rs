@@ -114,10 +114,12 @@ impl Inner {
         let lease = match store.try_lease().await {
             Some(LeaseOutcome::Acquired(lease)) => Some(lease),
             Some(LeaseOutcome::HeldByOther) => {
+                // At most half the time left: the rest is for asking
+                // Sentinel if the holder's record never comes.
                 let now = Instant::now();
                 let mut until = now.checked_add(store.lease_wait()).unwrap_or(now);
                 if let Some(deadline) = deadline {
-                    until = until.min(deadline);
+                    until = until.min(now + deadline.saturating_duration_since(now) / 2);
                 }
                 tracing::debug!(
                     store = store.name(),
