@@ -116,8 +116,11 @@ impl fmt::Debug for Slot {
 pub(crate) enum Read {
     /// A record that opened.
     Found(Plain),
-    /// None there, or the store failed (already noted).
-    Nothing,
+    /// None there.
+    Missing,
+    /// The store failed, or its record did not open (already noted and
+    /// counted).
+    Unusable,
 }
 
 impl Slot {
@@ -194,8 +197,10 @@ impl Slot {
     /// The record, opened; a record that does not open is dropped (and
     /// deleted, so the next process does not trip over it either).
     pub(crate) async fn read(&self) -> Read {
-        let Some(Some(bytes)) = self.call("get", self.store.get(&self.key)).await else {
-            return Read::Nothing;
+        let bytes = match self.call("get", self.store.get(&self.key)).await {
+            Some(Some(bytes)) => bytes,
+            Some(None) => return Read::Missing,
+            None => return Read::Unusable,
         };
         match self
             .sealer
@@ -205,7 +210,7 @@ impl Slot {
             Ok(plain) => Read::Found(plain),
             Err(e) => {
                 self.drop_record(e.as_str()).await;
-                Read::Nothing
+                Read::Unusable
             }
         }
     }

@@ -179,10 +179,11 @@ impl Inner {
     ) -> Option<Stamped<TokenEntry>> {
         match store.read().await {
             Read::Found(plain) => self.accept_record(store, plain, deadline).await,
-            Read::Nothing => {
+            Read::Missing => {
                 store.miss();
                 None
             }
+            Read::Unusable => None,
         }
     }
 
