@@ -112,7 +112,18 @@ impl Inner {
             return Ok(found);
         }
         let lease = match store.try_lease().await {
-            Some(LeaseOutcome::Acquired(lease)) => Some(lease),
+            Some(LeaseOutcome::Acquired(lease)) => {
+                // Another process may have written its record and given
+                // the lease back between our read and our lease: look once
+                // more, now that nobody else can be fetching.
+                if let Read::Found(plain) = store.read().await {
+                    if let Some(found) = self.accept_record(&store, plain, deadline).await {
+                        store.release(&lease).await;
+                        return Ok(found);
+                    }
+                }
+                Some(lease)
+            }
             Some(LeaseOutcome::HeldByOther) => {
                 // At most half the time left: the rest is for asking
                 // Sentinel if the holder's record never comes.
