@@ -98,6 +98,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Demo(a) => commands::demo::run(a).await,
         Command::Emulator(a) => commands::emulator::run(a).await,
         Command::Webhook(a) => commands::webhook::run(a),
+        Command::Cache(a) => commands::cache::run(a.command),
         Command::Completions(a) => commands::completions::completions(&a),
         Command::Man(a) => commands::completions::man(&a),
     }
@@ -150,7 +151,7 @@ fn init_tracing(verbose: u8) {
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::new(format!(
-        "lp_appjwt={level},lp_emulator={level},lp_cli={level}"
+        "lp_appjwt={level},lp_store={level},lp_emulator={level},lp_cli={level}"
     ));
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     tracing_subscriber::fmt()
