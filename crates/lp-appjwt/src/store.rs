@@ -195,7 +195,7 @@ impl Slot {
     }
 
     /// The record, opened; a record that does not open is dropped (and
-    /// deleted, so the next process does not trip over it either).
+    /// left for whoever can open it, until a write replaces it).
     pub(crate) async fn read(&self) -> Read {
         let bytes = match self.call("get", self.store.get(&self.key)).await {
             Some(Some(bytes)) => bytes,
@@ -209,17 +209,25 @@ impl Slot {
         {
             Ok(plain) => Read::Found(plain),
             Err(e) => {
-                self.drop_record(e.as_str()).await;
+                // Not deleted: it may be another secret's (during a secret
+                // rotation both are in use), and ours overwrites it anyway.
+                self.count_dropped(e.as_str());
                 Read::Unusable
             }
         }
     }
 
-    /// Counts a record that was read but not used, and deletes it.
-    pub(crate) async fn drop_record(&self, reason: &str) {
+    /// Counts a record that was read but not used.
+    fn count_dropped(&self, reason: &str) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
         crate::metrics::store_read(self.name(), "dropped");
         tracing::debug!(store = self.name(), reason, "token store record dropped");
+    }
+
+    /// Counts a record that opened but holds a token that must not be
+    /// used, and deletes it, so that no other process tries it either.
+    pub(crate) async fn drop_record(&self, reason: &str) {
+        self.count_dropped(reason);
         self.call("delete", self.store.delete(&self.key)).await;
     }
 

@@ -158,6 +158,11 @@ impl TokenStore for Faulty {
     }
 }
 
+/// A client of `fake` using the fault-injecting `store`.
+fn with_store(fake: &Arc<Fake>, store: &Arc<Faulty>) -> AppJwtClientBuilder {
+    fake.client().token_store(Arc::clone(store))
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_second_client_takes_the_stored_token_without_any_request() {
     let fake = Fake::new();
@@ -186,11 +191,7 @@ async fn a_second_client_takes_the_stored_token_without_any_request() {
 async fn the_fresh_path_never_touches_the_store() {
     let fake = Fake::new();
     let store = Faulty::new(Mode::Works);
-    let client = fake
-        .client()
-        .token_store(Arc::clone(&store))
-        .build()
-        .unwrap();
+    let client = with_store(&fake, &store).build().unwrap();
     client.token().await.unwrap();
     // get, lease, get again under the lease, put, release.
     assert_eq!(store.calls(), 5);
@@ -234,28 +235,42 @@ async fn a_record_sealed_with_another_secret_is_ignored_and_replaced() {
     assert_eq!(fake.fetches(), 1);
     assert!(std::fs::metadata(store.dir().join(format!("{}.rec", record_key()))).is_ok());
 
+    // Not deleted by a reader that cannot open it (both secrets are in use
+    // during a rotation): here Sentinel refuses us, so nothing replaces it.
+    fake.script_fetches([Reply::Status(
+        401,
+        vec![],
+        r#"{"error":"invalid_client"}"#.into(),
+    )]);
+    let refused = fake
+        .client()
+        .token_store(store.clone())
+        .retry_policy(RetryPolicy::no_retry())
+        .build()
+        .unwrap();
+    refused.token().await.unwrap_err();
+    assert!(store.get(&record_key()).await.unwrap().is_some());
+    assert_eq!(fake.fetches(), 2);
+
     let ours = fake.client().token_store(store.clone()).build().unwrap();
     let mine = ours.token().await.unwrap();
     assert_ne!(mine.secret(), theirs.secret());
-    assert_eq!(fake.fetches(), 2);
+    assert_eq!(fake.fetches(), 3);
     let status = ours.status().store.unwrap();
-    assert_eq!((status.dropped, status.hits, status.failures), (1, 0, 0));
+    // Read before the lease and under it: dropped both times.
+    assert_eq!((status.dropped, status.hits, status.failures), (2, 0, 0));
 
     // Overwritten with ours: the next client of this secret takes it.
     let third = fake.client().token_store(store).build().unwrap();
     assert_eq!(third.token().await.unwrap().secret(), mine.secret());
-    assert_eq!(fake.fetches(), 2);
+    assert_eq!(fake.fetches(), 3);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_store_answering_garbage_is_a_miss() {
     let fake = Fake::new();
     let store = Faulty::new(Mode::Garbage);
-    let client = fake
-        .client()
-        .token_store(Arc::clone(&store))
-        .build()
-        .unwrap();
+    let client = with_store(&fake, &store).build().unwrap();
     client.token().await.unwrap();
     assert_eq!(fake.fetches(), 1);
     let status = client.status().store.unwrap();
@@ -269,9 +284,7 @@ async fn a_hanging_store_costs_at_most_its_timeout_per_call() {
     let fake = Fake::new();
     let store = Faulty::new(Mode::Hangs);
     let timeout = Duration::from_millis(200);
-    let client = fake
-        .client()
-        .token_store(Arc::clone(&store))
+    let client = with_store(&fake, &store)
         .token_store_timeout(timeout)
         .build()
         .unwrap();
@@ -300,11 +313,7 @@ async fn one_warning_per_outage() {
     let (logs, _capture) = capture_logs();
     let fake = Fake::new();
     let store = Faulty::new(Mode::Fails);
-    let client = fake
-        .client()
-        .token_store(Arc::clone(&store))
-        .build()
-        .unwrap();
+    let client = with_store(&fake, &store).build().unwrap();
     let warnings = || logs.text().matches("token store failed").count();
     let recoveries = || logs.text().matches("token store recovered").count();
     let fetch_again = async || {
@@ -422,9 +431,7 @@ async fn a_remembered_failure_is_not_asked_around_by_the_store() {
         r#"{"error":"too_many_requests"}"#.to_owned(),
     )]);
     let store = Faulty::new(Mode::Works);
-    let client = fake
-        .client()
-        .token_store(Arc::clone(&store))
+    let client = with_store(&fake, &store)
         .retry_policy(RetryPolicy::no_retry())
         .build()
         .unwrap();

@@ -100,22 +100,11 @@ async fn consumer_jws_reuses_the_cached_app_jwt() {
     let emu = start(emulator()).await;
     let home = temp_path("consumer");
     for _ in 0..2 {
-        let host = emu.host();
-        let ca = emu.ca();
-        Cli::new(&[
-            "consumer-jws",
-            "--account",
-            ACCOUNT,
-            "--client-id",
-            CLIENT_ID,
-        ])
-        .args(&["--ext-consumer-id", "John_Doe_facebook12345"])
-        .args(&["--csds-host", &host, "--ca-file", &ca, "--verify", "jwks"])
-        .secret_env(SECRET)
-        .cache_home(&home)
-        .run()
-        .await
-        .expect(0, "");
+        crate::consumer_jws::consumer_cmd(&emu)
+            .cache_home(&home)
+            .run()
+            .await
+            .expect(0, "");
     }
     assert_eq!(emu.handle.request_count(Endpoint::Token), 1);
     assert_eq!(emu.handle.request_count(Endpoint::Consumer), 2);
