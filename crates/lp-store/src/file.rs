@@ -1,27 +1,4 @@
 //! [`FileStore`]: records as files in a private directory (feature `file`).
-//!
-//! Made for the `appjwt` CLI, whose runs are separate processes that
-//! should share one token, and usable by a few processes on one host.
-//!
-//! - The directory is created with mode 0700 if missing; one that is a
-//!   symbolic link, not owned by this user, or group/world-writable is
-//!   refused (every call fails, so the client fetches without the store).
-//! - One file per record key, `{key}.rec`, mode 0600: a header, the expiry
-//!   (Unix milliseconds) and the record. Written to a temporary file in the
-//!   same directory, `fsync`ed and renamed over the old one, so a reader
-//!   sees the old record or the new one, never half of one.
-//! - The lease is `{key}.lock`, created with `create_new` (`O_EXCL`),
-//!   holding its expiry and a random owner id; an expired one is replaced.
-//! - A file that is a symbolic link (opened with `O_NOFOLLOW`), owned by
-//!   another user, group/world-writable, truncated or corrupt is never
-//!   followed or trusted: reading it is an error, and writing replaces it.
-//!
-//! The file IO is done on the calling thread: the files are a few hundred
-//! bytes on a local disk.
-//!
-//! The permission and owner checks are unix-only; elsewhere the store
-//! works with the platform's default permissions and only the symlink
-//! check applies.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -41,8 +18,30 @@ const RECORD_SUFFIX: &str = ".rec";
 const LEASE_SUFFIX: &str = ".lock";
 const TEMP_SUFFIX: &str = ".tmp";
 
-/// A [`TokenStore`] over a private directory; see the [module](self)
-/// documentation.
+/// A [`TokenStore`] over a private directory.
+///
+/// Made for the `appjwt` CLI, whose runs are separate processes that
+/// should share one token, and usable by a few processes on one host.
+///
+/// - The directory is created with mode 0700 if missing; one that is a
+///   symbolic link, not owned by this user, or group/world-writable is
+///   refused (every call fails, so the client fetches without the store).
+/// - One file per record key, `{key}.rec`, mode 0600: a header, the expiry
+///   (Unix milliseconds) and the record. Written to a temporary file in the
+///   same directory, `fsync`ed and renamed over the old one, so a reader
+///   sees the old record or the new one, never half of one.
+/// - The lease is `{key}.lock`, created with `create_new` (`O_EXCL`),
+///   holding its expiry and a random owner id; an expired one is replaced.
+/// - A file that is a symbolic link (opened with `O_NOFOLLOW`), owned by
+///   another user, group/world-writable, truncated or corrupt is never
+///   followed or trusted: reading it is an error, and writing replaces it.
+///
+/// The file IO is done on the calling thread: the files are a few hundred
+/// bytes on a local disk.
+///
+/// The permission and owner checks are unix-only; elsewhere the store
+/// works with the platform's default permissions and only the symlink
+/// check applies.
 #[derive(Debug, Clone)]
 pub struct FileStore {
     dir: PathBuf,
