@@ -200,15 +200,18 @@ impl AppJwtClient {
     /// being handed out, so a burst of 401s from requests already in flight
     /// causes one fetch, not one each. Prefer
     /// [`AppJwtClient::invalidate_token`], which also leaves a newer token
-    /// alone.
+    /// alone. With a token store, the store's record is deleted too if it
+    /// holds the dropped token (in the background), and this client never
+    /// takes that token from the store again.
     pub fn invalidate(&self) {
         self.inner.invalidate(None);
     }
 
     /// Marks `refused` unusable if it is still the cached token (a server
     /// answered 401 to a request that carried it); a token fetched since is
-    /// left alone. Rate-limited like [`AppJwtClient::invalidate`]. Returns
-    /// whether the cached token was dropped.
+    /// left alone. Rate-limited like [`AppJwtClient::invalidate`], and
+    /// like it removes the token from the token store. Returns whether the
+    /// cached token was dropped.
     pub fn invalidate_token(&self, refused: &AppJwt) -> bool {
         self.inner.invalidate(Some(refused))
     }
@@ -264,20 +267,25 @@ impl Inner {
                 return false;
             }
         }
+        let mut dropped_token = None;
         let dropped = self.token.invalidate(|entry| {
-            entry.is_usable(now) && refused.is_none_or(|t| entry.value.holds(t))
+            let drop = entry.is_usable(now) && refused.is_none_or(|t| entry.value.holds(t));
+            if drop {
+                dropped_token = Some(entry.value.token().clone());
+            }
+            drop
         });
         if dropped {
             *last = Some(now);
             tracing::info!("appjwt invalidated, the next token() fetches a new one");
-            if let Some(token) = refused {
+            if let Some(token) = &dropped_token {
                 self.forget_in_store(token);
             }
         }
         dropped
     }
 
-    /// Keeps a refused token out of the store: later fetches of this
+    /// Keeps a dropped token out of the store: later fetches of this
     /// client skip a record holding it, and the record is deleted (in the
     /// background: `invalidate_token` does not wait) if it holds it.
     fn forget_in_store(&self, token: &AppJwt) {
