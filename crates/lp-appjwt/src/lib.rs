@@ -150,6 +150,8 @@
 //!   store call is bounded by [`DEFAULT_STORE_TIMEOUT`]; a failing store
 //!   means fetching without it, one warning per outage, and
 //!   [`Status::store`]. Failure memory and single flight are unchanged.
+//!   The Domain API map is kept there too: a client with no map takes the
+//!   store's while it is fresh.
 //! - **Health**: [`AppJwtClient::status`] returns a [`Status`] (expiry,
 //!   [`TokenState`], last failure, consecutive failures, next attempt).
 //! - **Tracing**: spans `appjwt.lookup`, `appjwt.fetch` and

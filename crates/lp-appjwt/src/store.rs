@@ -14,9 +14,10 @@ pub(crate) mod seal;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use lp_ids::{AccountId, ClientId};
+use lp_domain::DomainMap;
+use lp_ids::{AccountId, ClientId, Host};
 use lp_oauth::{ApiVersion, ClientSecret};
 use lp_store::{
     Lease, LeaseOutcome, RecordKey, StoreError, StoreErrorKind, StoreFuture, TokenStore,
@@ -57,6 +58,38 @@ pub struct StoreStatus {
     pub dropped: u64,
 }
 
+/// An id as a part of a record key: itself when a key may hold it, else
+/// `h.` and a digest of it (ids are not secret, but may hold anything).
+fn key_part(id: &str, also: &[u8]) -> String {
+    if !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || also.contains(&b))
+        && !id.starts_with('.')
+    {
+        id.to_owned()
+    } else {
+        let digest = ring::digest::digest(&ring::digest::SHA256, id.as_bytes());
+        let hex: String = digest.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("h.{hex}")
+    }
+}
+
+/// The record key of an account's Domain API map from one CSDS host:
+/// `appjwt:v1:domain:{account}:{csds}`.
+pub(crate) fn domain_key(account: &AccountId, csds: &Host) -> Option<RecordKey> {
+    RecordKey::new(format!(
+        "appjwt:v{}:domain:{}:{}",
+        seal::FORMAT,
+        key_part(account.as_str(), b""),
+        key_part(&csds.to_string(), b".")
+    ))
+    .ok()
+}
+
 /// The record key of an installation's token:
 /// `appjwt:v1:token:{account}:{client_id}:{api}`. An id with a character
 /// a key may not hold is replaced by a digest of it (never the secret).
@@ -65,18 +98,7 @@ pub(crate) fn token_key(
     client_id: &ClientId,
     version: ApiVersion,
 ) -> Option<RecordKey> {
-    let part = |id: &str| {
-        if !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            id.to_owned()
-        } else {
-            let digest = ring::digest::digest(&ring::digest::SHA256, id.as_bytes());
-            let hex: String = digest.as_ref()[..16]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            format!("h.{hex}")
-        }
-    };
+    let part = |id: &str| key_part(id, b"");
     RecordKey::new(format!(
         "appjwt:v{}:token:{}:{}:{}",
         seal::FORMAT,
@@ -91,6 +113,7 @@ pub(crate) fn token_key(
 pub(crate) struct Slot {
     store: Arc<dyn TokenStore>,
     key: RecordKey,
+    domain_key: RecordKey,
     sealer: Sealer,
     timeout: Duration,
     lease_wait: Duration,
@@ -106,13 +129,21 @@ impl fmt::Debug for Slot {
         f.debug_struct("TokenStore")
             .field("name", &self.store.name())
             .field("key", &self.key)
+            .field("domain_key", &self.domain_key)
             .field("timeout", &self.timeout)
             .field("lease_wait", &self.lease_wait)
             .finish_non_exhaustive()
     }
 }
 
-/// How a read of the record went.
+/// A record read and opened, not yet decoded.
+enum Opened {
+    Plain(Vec<u8>),
+    Missing,
+    Unusable,
+}
+
+/// How a read of the token record went.
 pub(crate) enum Read {
     /// A record that opened.
     Found(Plain),
@@ -124,20 +155,25 @@ pub(crate) enum Read {
 }
 
 impl Slot {
+    /// The slot of one installation; `None` when its record keys or its
+    /// sealing key cannot be made. The last argument is the per-call
+    /// timeout and the lease wait.
     pub(crate) fn new(
         store: Arc<dyn TokenStore>,
         secret: &ClientSecret,
         account: &AccountId,
         client_id: &ClientId,
         version: ApiVersion,
-        timeout: Duration,
-        lease_wait: Duration,
+        csds: &Host,
+        (timeout, lease_wait): (Duration, Duration),
     ) -> Option<Self> {
         let key = token_key(account, client_id, version)?;
+        let domain_key = domain_key(account, csds)?;
         let sealer = Sealer::new(secret, account, client_id, version)?;
         Some(Slot {
             store,
             key,
+            domain_key,
             sealer,
             timeout,
             lease_wait,
@@ -194,26 +230,67 @@ impl Slot {
         }
     }
 
-    /// The record, opened; a record that does not open is dropped (and
-    /// left for whoever can open it, until a write replaces it).
-    pub(crate) async fn read(&self) -> Read {
-        let bytes = match self.call("get", self.store.get(&self.key)).await {
+    /// The bytes of the record under `key`, opened; a record that does not
+    /// open is dropped (and left for whoever can open it, until a write
+    /// replaces it).
+    async fn open(&self, key: &RecordKey) -> Opened {
+        let bytes = match self.call("get", self.store.get(key)).await {
             Some(Some(bytes)) => bytes,
-            Some(None) => return Read::Missing,
-            None => return Read::Unusable,
+            Some(None) => return Opened::Missing,
+            None => return Opened::Unusable,
         };
-        match self
-            .sealer
-            .open(&self.key, &bytes)
-            .and_then(|plain| Plain::decode(&plain))
-        {
-            Ok(plain) => Read::Found(plain),
+        match self.sealer.open(key, &bytes) {
+            Ok(plain) => Opened::Plain(plain),
             Err(e) => {
                 // Not deleted: it may be another secret's (during a secret
                 // rotation both are in use), and ours overwrites it anyway.
                 self.count_dropped(e.as_str());
-                Read::Unusable
+                Opened::Unusable
             }
+        }
+    }
+
+    /// The token record, opened.
+    pub(crate) async fn read(&self) -> Read {
+        match self.open(&self.key).await {
+            Opened::Plain(plain) => match Plain::decode(&plain) {
+                Ok(plain) => Read::Found(plain),
+                Err(e) => {
+                    self.count_dropped(e.as_str());
+                    Read::Unusable
+                }
+            },
+            Opened::Missing => Read::Missing,
+            Opened::Unusable => Read::Unusable,
+        }
+    }
+
+    /// The stored Domain API map and how long it is still fresh (from
+    /// `now`, the wall clock), if there is one that is.
+    pub(crate) async fn read_domains(&self, now: SystemTime) -> Option<(DomainMap, Duration)> {
+        let Opened::Plain(plain) = self.open(&self.domain_key).await else {
+            return None;
+        };
+        match seal::decode_map(&plain) {
+            Ok((expires_at_ms, map)) => {
+                let left = expires_at_ms.saturating_sub(unix_ms(now));
+                (left > 0).then(|| (map, Duration::from_millis(left)))
+            }
+            Err(e) => {
+                self.count_dropped(e.as_str());
+                None
+            }
+        }
+    }
+
+    /// Seals and writes a Domain API map, fresh for `ttl` from `now`.
+    pub(crate) async fn write_domains(&self, map: &DomainMap, ttl: Duration, now: SystemTime) {
+        let expires_at_ms =
+            unix_ms(now).saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        let plain = seal::encode_map(expires_at_ms, map);
+        if let Some(sealed) = self.sealer.seal(&self.domain_key, &plain) {
+            self.call("put", self.store.put(&self.domain_key, &sealed, ttl))
+                .await;
         }
     }
 
@@ -312,6 +389,12 @@ impl Slot {
     }
 }
 
+/// `now` in Unix milliseconds (0 before 1970).
+pub(crate) fn unix_ms(now: SystemTime) -> u64 {
+    now.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
@@ -322,6 +405,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn domain_keys_name_account_and_csds_host() {
+        let check = |account: &str, csds: &str, want: &str| {
+            let key = domain_key(
+                &AccountId::new(account).unwrap(),
+                &Host::parse(csds).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(key.as_str(), want);
+        };
+        check(
+            "56072331",
+            "api.liveperson.net",
+            "appjwt:v1:domain:56072331:api.liveperson.net",
+        );
+        check(
+            "1",
+            "127.0.0.1:8443",
+            "appjwt:v1:domain:1:h.37d265174de89804c26f2d37573fc7a9",
+        );
+    }
 
     #[test]
     fn record_keys_name_the_installation_but_not_the_secret() {

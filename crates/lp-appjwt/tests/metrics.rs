@@ -101,7 +101,8 @@ async fn counters_and_gauge_follow_what_happened() {
     assert_eq!(fake.fetches(), 2, "{m:?}");
 
     // A token store: a miss then a hit; then a store whose directory
-    // others may write, so every call fails (get, lease, put).
+    // others may write, so every call fails (the token's get, lease and
+    // put, the Domain map's get and put).
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("metrics-store-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -129,7 +130,7 @@ async fn counters_and_gauge_follow_what_happened() {
     );
     #[cfg(unix)]
     assert_eq!(
-        m["appjwt_store_errors_total{kind=denied,store=file}"], 3.0,
+        m["appjwt_store_errors_total{kind=denied,store=file}"], 5.0,
         "{m:?}"
     );
     assert_eq!(fake.fetches(), 1 + usize::from(cfg!(unix)), "{m:?}");

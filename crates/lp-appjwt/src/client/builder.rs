@@ -249,8 +249,10 @@ impl AppJwtClientBuilder {
     /// A second-level cache behind the in-memory one, which several
     /// processes can share (Redis for a fleet, a file for a CLI): when this
     /// client has no usable token it reads the store's record before it
-    /// looks anything up or asks Sentinel, and writes the token it fetched.
-    /// The fresh path never touches the store. Default: none.
+    /// looks anything up or asks Sentinel, and writes the token it fetched
+    /// (and the Domain API map it looked up, which a client without one
+    /// takes while it is fresh). The fresh path never touches the store.
+    /// Default: none.
     ///
     /// Records are sealed (AES-256-GCM, with a key derived from the client
     /// secret by HKDF-SHA256), and what is read back is opened, decoded,
@@ -310,8 +312,8 @@ impl AppJwtClientBuilder {
                     &self.account,
                     &self.client_id,
                     self.version,
-                    self.store_timeout,
-                    self.lease_wait,
+                    &csds,
+                    (self.store_timeout, self.lease_wait),
                 );
                 if slot.is_none() {
                     tracing::warn!(

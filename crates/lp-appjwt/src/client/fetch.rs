@@ -239,9 +239,7 @@ impl Inner {
             },
         };
         let now = self.clock.now();
-        let now_ms = now
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let now_ms = crate::store::unix_ms(now);
         let left = Duration::from_millis(plain.expires_at_ms.saturating_sub(now_ms));
         if left.is_zero() {
             store.miss();
@@ -448,10 +446,7 @@ struct Answer {
 
 /// The record of a token this client fetched, for the store.
 fn record_of(token: &AppJwt) -> Plain {
-    let expires_at_ms = token
-        .expires_at_system()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let expires_at_ms = crate::store::unix_ms(token.expires_at_system());
     Plain {
         token: token.secret().to_owned(),
         token_type: token.token_type().to_owned(),

@@ -11,7 +11,8 @@
 //!
 //! Pure apart from the random nonce: no IO, no clock.
 
-use lp_ids::{AccountId, ClientId};
+use lp_domain::{DomainMap, ServiceName};
+use lp_ids::{AccountId, ClientId, Host};
 use lp_oauth::{ApiVersion, ClientSecret};
 use lp_store::RecordKey;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -218,6 +219,51 @@ impl Plain {
     }
 }
 
+/// The most services a stored Domain API map may name.
+const MAX_SERVICES: usize = 1024;
+
+/// A Domain API map as a record holds it: `expires_at_ms (u64 BE) ||
+/// count (u32 BE) || (service, host) x count`, each a length-prefixed text.
+/// Only the valid entries are kept.
+pub(crate) fn encode_map(expires_at_ms: u64, map: &DomainMap) -> Vec<u8> {
+    let mut out = expires_at_ms.to_be_bytes().to_vec();
+    let entries: Vec<(&str, String)> = map.iter().map(|(s, h)| (s, h.to_string())).collect();
+    out.extend_from_slice(
+        &u32::try_from(entries.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    for (service, host) in &entries {
+        for field in [*service, host.as_str()] {
+            out.extend_from_slice(&u32::try_from(field.len()).unwrap_or(u32::MAX).to_be_bytes());
+            out.extend_from_slice(field.as_bytes());
+        }
+    }
+    out
+}
+
+/// The inverse of [`encode_map`]; every service name and host is checked
+/// as the Domain API's own answer would be.
+pub(crate) fn decode_map(bytes: &[u8]) -> Result<(u64, DomainMap), OpenError> {
+    let mut r = Reader(bytes);
+    let expires_at_ms = u64::from_be_bytes(r.array()?);
+    let count =
+        usize::try_from(u32::from_be_bytes(r.array()?)).map_err(|_| OpenError::Malformed)?;
+    if count > MAX_SERVICES {
+        return Err(OpenError::Malformed);
+    }
+    let mut map = DomainMap::new();
+    for _ in 0..count {
+        let service = ServiceName::new(r.text()?).map_err(|_| OpenError::Malformed)?;
+        let host = Host::parse(&r.text()?).map_err(|_| OpenError::Malformed)?;
+        map.insert(service, host);
+    }
+    if !r.0.is_empty() {
+        return Err(OpenError::Malformed);
+    }
+    Ok((expires_at_ms, map))
+}
+
 /// Reads a record's fields front to back, refusing to run past its end.
 struct Reader<'a>(&'a [u8]);
 
@@ -376,7 +422,46 @@ mod tests {
         check(&not_utf8);
     }
 
+    #[test]
+    fn domain_maps_round_trip_and_are_checked() {
+        let mut map = DomainMap::new();
+        map.insert(
+            ServiceName::sentinel(),
+            Host::parse("va.sentinel.liveperson.net").unwrap(),
+        );
+        map.insert(ServiceName::idp(), Host::parse("127.0.0.1:8443").unwrap());
+        let bytes = encode_map(42, &map);
+        let (at, back) = decode_map(&bytes).unwrap();
+        assert_eq!(at, 42);
+        let entries = |m: &DomainMap| {
+            m.iter()
+                .map(|(s, h)| (s.to_owned(), h.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(entries(&back), entries(&map));
+        let check = |bytes: &[u8]| assert!(decode_map(bytes).is_err());
+        check(&bytes[..bytes.len() - 1]);
+        check(&[bytes.as_slice(), b"x"].concat());
+        // A host the Domain API's answer could not carry either.
+        let mut evil = DomainMap::new();
+        evil.insert(
+            ServiceName::sentinel(),
+            Host::parse("evil.example").unwrap(),
+        );
+        let mut bytes = encode_map(1, &evil);
+        let at = bytes.len() - "evil.example".len();
+        bytes.splice(at.., b"user@evil/x".iter().copied());
+        let len = bytes.len() - at;
+        bytes[at - 4..at].copy_from_slice(&u32::try_from(len).unwrap().to_be_bytes());
+        check(&bytes);
+    }
+
     proptest! {
+        #[test]
+        fn map_decoding_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode_map(&bytes);
+        }
+
         #[test]
         fn any_flipped_bit_fails(index in 0usize..200, bit in 0u8..8) {
             let s = ours();

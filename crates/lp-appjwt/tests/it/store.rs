@@ -188,17 +188,47 @@ async fn a_second_client_takes_the_stored_token_without_any_request() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_cold_client_takes_the_domain_map_from_the_store() {
+    let fake = Fake::new();
+    let store = file_store("domain-map");
+    let first = fake.client().token_store(store.clone()).build().unwrap();
+    first.token().await.unwrap();
+    let map = first.domains().await.unwrap();
+    assert_eq!(fake.lookups(), 1);
+    // Without the token record (another API version, or refused), the map
+    // still saves the lookup.
+    store.delete(&record_key()).await.unwrap();
+    let second = fake.client().token_store(store.clone()).build().unwrap();
+    second.token().await.unwrap();
+    assert_eq!((fake.lookups(), fake.fetches()), (1, 2));
+    let hosts = |m: &lp_appjwt::DomainMap| {
+        m.iter()
+            .map(|(s, h)| format!("{s}={h}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(hosts(&second.domains().await.unwrap()), hosts(&map));
+    // Fresh for the domain TTL from its lookup; after it, a cold client
+    // looks the map up again (and writes it).
+    tokio::time::advance(lp_domain::DEFAULT_TTL + secs(1)).await;
+    store.delete(&record_key()).await.unwrap();
+    let third = fake.client().token_store(store).build().unwrap();
+    third.token().await.unwrap();
+    assert_eq!((fake.lookups(), fake.fetches()), (2, 3));
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_fresh_path_never_touches_the_store() {
     let fake = Fake::new();
     let store = Faulty::new(Mode::Works);
     let client = with_store(&fake, &store).build().unwrap();
     client.token().await.unwrap();
-    // get, lease, get again under the lease, put, release.
-    assert_eq!(store.calls(), 5);
+    // get, lease, get again under the lease, the Domain map's get and
+    // put, put, release.
+    assert_eq!(store.calls(), 7);
     for _ in 0..100 {
         client.token().await.unwrap();
     }
-    assert_eq!(store.calls(), 5);
+    assert_eq!(store.calls(), 7);
 }
 
 /// A transport that lets a client with another secret fetch from the fake
@@ -274,8 +304,9 @@ async fn a_store_answering_garbage_is_a_miss() {
     client.token().await.unwrap();
     assert_eq!(fake.fetches(), 1);
     let status = client.status().store.unwrap();
-    // Read before the lease and again under it: dropped both times.
-    assert_eq!((status.dropped, status.hits, status.failing), (2, 0, false));
+    // The token record read before the lease and again under it, and the
+    // Domain map's: dropped each time.
+    assert_eq!((status.dropped, status.hits, status.failing), (3, 0, false));
 }
 
 /// Status of the store after `token()` calls, and how long each took.
@@ -291,17 +322,18 @@ async fn a_hanging_store_costs_at_most_its_timeout_per_call() {
     let started = Instant::now();
     client.token().await.unwrap();
     let took = started.elapsed();
-    // get, lease and put each waited their timeout, nothing more (the
-    // lease failed, so there is nothing to release).
-    assert_eq!(store.calls(), 3);
+    // The token's get, lease and put, the Domain map's get and put: each
+    // waited its timeout, nothing more (the lease failed, so there is
+    // nothing to release, and no second read under it).
+    assert_eq!(store.calls(), 5);
     assert!(
-        took >= timeout * 3 && took < timeout * 3 + Duration::from_millis(50),
+        took >= timeout * 5 && took < timeout * 5 + Duration::from_millis(50),
         "{took:?}"
     );
     assert_eq!(fake.fetches(), 1);
     let status = client.status().store.unwrap();
     assert!(status.failing);
-    assert_eq!(status.failures, 3);
+    assert_eq!(status.failures, 5);
     assert_eq!(
         status.last_error.map(|e| e.kind()),
         Some(StoreErrorKind::Timeout)
@@ -334,9 +366,11 @@ async fn one_warning_per_outage() {
     assert_eq!((warnings(), recoveries()), (2, 1));
     assert_eq!(fake.fetches(), 4);
     let status = client.status().store.unwrap();
-    // get, lease, put: three failures per fetch, in three fetches; and
-    // the read of each invalidation's deletion while the store was down.
-    assert_eq!((status.failures, status.failing), (11, true));
+    // get, lease, put: three failures per fetch, in three fetches, and the
+    // Domain map's get and put in the first (later fetches keep the map in
+    // memory); and the read of each invalidation's deletion while the store
+    // was down.
+    assert_eq!((status.failures, status.failing), (13, true));
     assert_eq!(
         status.last_error.map(|e| e.kind()),
         Some(StoreErrorKind::Unavailable)
@@ -438,8 +472,9 @@ async fn a_remembered_failure_is_not_asked_around_by_the_store() {
         .unwrap();
     assert!(client.token().await.unwrap_err().is_throttled());
     let calls = store.calls();
-    // get, lease, get, release: the lease is given back after the failure.
-    assert_eq!(calls, 4);
+    // get, lease, get, the Domain map's get and put, release: the lease is
+    // given back after the failure.
+    assert_eq!(calls, 6);
     assert!(store.lease.lock().unwrap().is_none());
     // Remembered: no request, and no store call either.
     assert!(matches!(

@@ -96,7 +96,7 @@ async fn runs_started_together_make_one_token_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consumer_jws_reuses_the_cached_app_jwt() {
+async fn consumer_jws_reuses_the_cached_app_jwt_and_domain_map() {
     let emu = start(emulator()).await;
     let home = temp_path("consumer");
     for _ in 0..2 {
@@ -108,6 +108,9 @@ async fn consumer_jws_reuses_the_cached_app_jwt() {
     }
     assert_eq!(emu.handle.request_count(Endpoint::Token), 1);
     assert_eq!(emu.handle.request_count(Endpoint::Consumer), 2);
+    // The idp host too came from the cache: the Domain map is kept beside
+    // the token.
+    assert_eq!(emu.handle.request_count(Endpoint::Domain), 1);
 }
 
 fn read(path: &Path) -> Vec<u8> {
@@ -320,7 +323,8 @@ async fn cache_clear_removes_only_the_tokens() {
     out.expect(0, "");
     assert_eq!(
         out.stdout,
-        format!("removed 1 file from {}\n", home.join("appjwt").display())
+        // The token and the Domain map.
+        format!("removed 2 files from {}\n", home.join("appjwt").display())
     );
     assert!(!record_file(&home).exists());
     assert!(keep.exists());
