@@ -150,8 +150,9 @@ fn init_tracing(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
+    // `appjwt` is this binary's own crate name (its events: the cache).
     let filter = tracing_subscriber::EnvFilter::new(format!(
-        "lp_appjwt={level},lp_store={level},lp_emulator={level},lp_cli={level}"
+        "lp_appjwt={level},lp_store={level},lp_emulator={level},lp_cli={level},appjwt={level}"
     ));
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     tracing_subscriber::fmt()

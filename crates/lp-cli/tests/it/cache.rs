@@ -346,3 +346,26 @@ async fn cache_clear_removes_only_the_tokens() {
     assert!(out.stdout.starts_with("nothing to clear"), "{out:?}");
     assert!(!nowhere.exists());
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_cache_directory_only_costs_the_cache() {
+    use std::os::unix::fs::PermissionsExt;
+    let emu = start(emulator()).await;
+    let home = temp_path("open-dir");
+    let dir = home.join("appjwt");
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        panic!("mkdir: {e}");
+    }
+    if let Err(e) = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)) {
+        panic!("chmod: {e}");
+    }
+    // Quietly without the cache; `-v` says why.
+    token_with_cache(&emu, &home).await;
+    let out = emu.token_cmd().cache_home(&home).args(&["-v"]).run().await;
+    out.expect(0, "");
+    assert!(out.stderr.contains("token cache not used"), "{out:?}");
+    assert!(out.stderr.contains("writable"), "{out:?}");
+    assert_eq!(emu.handle.request_count(Endpoint::Token), 2);
+    assert!(!record_file(&home).exists());
+}
