@@ -495,6 +495,86 @@ async fn no_secret_or_token_in_logs_errors_or_debug() {
         emu.shutdown().await;
     }
 
+    // The token store: the bytes a store holds show neither the secret nor
+    // the token (nor any part of it); a second client's read, a record it
+    // cannot open and a store it cannot use are logged and checked below.
+    {
+        let emu = support::start(support::emulator()).await;
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("hygiene-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = lp_store::FileStore::open(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let with_store = |secret: &str| {
+            AppJwtClient::builder(
+                support::ACCOUNT.parse().unwrap_or_else(|e| panic!("{e}")),
+                support::CLIENT_ID.parse().unwrap_or_else(|e| panic!("{e}")),
+                ClientSecret::new(secret).unwrap_or_else(|e| panic!("{e}")),
+            )
+            .csds_host(emu.host())
+            .transport(
+                HyperTransport::builder()
+                    .add_root_pem(emu.ca_pem().as_bytes())
+                    .and_then(|b| b.build())
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )
+            .verify_with(lp_appjwt::VerifyWith::Jwks)
+            .retry_policy(quick())
+            .token_store(store.clone())
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let first = with_store(SECRET);
+        let jwt = first.token().await.unwrap_or_else(|e| panic!("{e}"));
+        tokens.push(jwt.secret().to_owned());
+        let second = with_store(SECRET);
+        let again = second.token().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.secret(), jwt.secret());
+        assert_eq!(emu.request_count(Endpoint::Token), 1);
+        let mut sealed = Vec::new();
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            sealed.extend(std::fs::read(entry.path()).unwrap_or_default());
+        }
+        assert!(sealed.len() > jwt.secret().len(), "no record written");
+        // Long needles only: random ciphertext holds a given 3-byte run
+        // now and then, a 4-byte one practically never.
+        let parts: Vec<String> = jwt.secret().split('.').map(str::to_owned).collect();
+        for needle in forbidden().iter().chain(&parts).chain(&tokens) {
+            if needle.len() >= 4 {
+                assert!(
+                    !sealed.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{needle:?} in a sealed record"
+                );
+            }
+        }
+        // A client with the wrong secret cannot open it (and is refused by
+        // Sentinel), then a store whose directory others may write.
+        let wrong = with_store(WRONG_SECRET);
+        if let Err(e) = wrong.token().await {
+            texts.push_str(&format!("store, wrong secret: {}", error_texts(&e)));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let open = std::fs::Permissions::from_mode(0o777);
+            std::fs::set_permissions(&dir, open).unwrap_or_else(|e| panic!("{e}"));
+            let unusable = with_store(SECRET);
+            let jwt = unusable.token().await.unwrap_or_else(|e| panic!("{e}"));
+            tokens.push(jwt.secret().to_owned());
+            let status = unusable.status();
+            assert!(
+                status.store.as_ref().is_some_and(|s| s.failing),
+                "{status:?}"
+            );
+            texts.push_str(&format!("{status:?}\n"));
+        }
+        texts.push_str(&format!(
+            "{first:?}\n{:?}\n{:?}\n",
+            first.status(),
+            second.status()
+        ));
+        emu.shutdown().await;
+    }
+
     // Every case but the successful one (and the bad signature, accepted
     // while the client does not verify) failed, so the error paths ran.
     assert!(
@@ -513,6 +593,9 @@ async fn no_secret_or_token_in_logs_errors_or_debug() {
     assert!(logs.contains("lp-emulator listening"), "{logs}");
     // The layer's retries were logged (and are checked with the rest).
     assert!(logs.contains("send api answered 401"), "{logs}");
+    // And the token store's: a hit, and a store that failed.
+    assert!(logs.contains("appjwt taken from the token store"), "{logs}");
+    assert!(logs.contains("token store failed"), "{logs}");
     assert_clean("tracing output", &logs, &tokens);
     assert_clean("errors and Debug output", &texts, &tokens);
 }

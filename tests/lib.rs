@@ -29,6 +29,8 @@ mod readmes {
     struct LpWebhook;
     #[doc = include_str!("../crates/lp-appjwt/README.md")]
     struct LpAppjwt;
+    #[doc = include_str!("../crates/lp-store/README.md")]
+    struct LpStore;
     #[doc = include_str!("../crates/lp-tower/README.md")]
     struct LpTower;
     #[doc = include_str!("../crates/lp-emulator/README.md")]

@@ -152,6 +152,9 @@ impl AppJwtClientBuilder {
         jwks_refresh_interval(interval: Duration);
         domain_max_staleness(staleness: Duration);
         failure_memory(memory: FailureMemory);
+        token_store(store: impl crate::TokenStore);
+        token_store_timeout(timeout: Duration);
+        token_store_lease_wait(wait: Duration);
     }
 
     /// Starts the client's runtime thread and builds the client on it. May

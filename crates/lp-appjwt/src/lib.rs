@@ -138,6 +138,20 @@
 //!   drops its [`AppJwtClient::token`] future (a timeout around it, a
 //!   `select!`) stops waiting; the fetch goes on for the others. Dropping
 //!   the last clone of the client stops its tasks.
+//! - **Token store** (optional, [`AppJwtClientBuilder::token_store`]): a
+//!   [`TokenStore`] that several processes share (Redis for a fleet,
+//!   `lp_store::FileStore` for scripts), asked only when the in-memory
+//!   cache has no usable token, before the Domain lookup. Its record is
+//!   sealed (AES-256-GCM, key by HKDF-SHA256 from the client secret, the
+//!   record key `appjwt:v1:token:{account}:{client_id}:{api}` as associated
+//!   data) and checked like a token from Sentinel when read back; a record
+//!   that fails is dropped. A fetch lease lets one process fetch while the
+//!   others wait (at most [`DEFAULT_LEASE_WAIT`]) for its record. Each
+//!   store call is bounded by [`DEFAULT_STORE_TIMEOUT`]; a failing store
+//!   means fetching without it, one warning per outage, and
+//!   [`Status::store`]. Failure memory and single flight are unchanged.
+//!   The Domain API map is kept there too: a client with no map takes the
+//!   store's while it is fresh.
 //! - **Health**: [`AppJwtClient::status`] returns a [`Status`] (expiry,
 //!   [`TokenState`], last failure, consecutive failures, next attempt).
 //! - **Tracing**: spans `appjwt.lookup`, `appjwt.fetch` and
@@ -302,7 +316,7 @@
 //! | `hyper-transport` | yes (through `webpki-roots`) | [`HyperTransport`]: hyper over rustls (ring), HTTPS proxies, the transport used when none is given. Without it the crate has no network stack and needs a [`Transport`] from the caller. |
 //! | `webpki-roots` | yes | Mozilla's root certificates, compiled in. |
 //! | `native-roots` | no | the platform's certificate store, read when the transport is built. |
-//! | `metrics` | no | counters and a gauge through the `metrics` facade: `appjwt_fetches_total{cache,outcome}`, `appjwt_stale_served_total{cache}`, `appjwt_coalesced_total{cache}`, `appjwt_fast_fails_total{cache,reason}`, `appjwt_token_expires_in_seconds`. |
+//! | `metrics` | no | counters and a gauge through the `metrics` facade: `appjwt_fetches_total{cache,outcome}`, `appjwt_stale_served_total{cache}`, `appjwt_coalesced_total{cache}`, `appjwt_fast_fails_total{cache,reason}`, `appjwt_token_expires_in_seconds`, `appjwt_store_errors_total{store,kind}`, `appjwt_store_reads_total{store,outcome}`. |
 //! | `blocking` | no | [`blocking::AppJwtClient`](crate::blocking), the client without `async`. |
 //!
 //! **Which roots to trust** is a trade-off:
@@ -353,6 +367,7 @@ mod lru;
 mod metrics;
 mod refresh;
 mod retry;
+mod store;
 mod transport;
 mod verify;
 
@@ -372,7 +387,11 @@ pub use jwks::{
     DEFAULT_MAX_JWKS_BODY, JWKS_PATH, JwksError, jwks_request, parse_jwks_response,
     parse_jwks_response_lenient, sentinel_jwks_uri,
 };
+pub use lp_store::{
+    Lease, LeaseOutcome, RecordKey, StoreError, StoreErrorKind, StoreFuture, TokenStore,
+};
 pub use retry::{FailureMemory, RetryPolicy};
+pub use store::{DEFAULT_LEASE_WAIT, DEFAULT_STORE_TIMEOUT, StoreStatus};
 pub use transport::{Transport, TransportError, TransportErrorKind, TransportFuture};
 pub use verify::{DEFAULT_JWKS_REFETCH_MIN_INTERVAL, DEFAULT_JWKS_REFRESH_INTERVAL, VerifyWith};
 

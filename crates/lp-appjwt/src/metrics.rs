@@ -8,6 +8,8 @@
 //! | `appjwt_coalesced_total` | counter | `cache`: a caller that joined a fetch already in flight |
 //! | `appjwt_fast_fails_total` | counter | `cache`, `reason` (`throttled`, `unavailable`, `rejected`): a caller answered from the failure memory, without a request |
 //! | `appjwt_token_expires_in_seconds` | gauge | life left in the AppJWT, set at each fetch and each `status()` |
+//! | `appjwt_store_errors_total` | counter | `store` (its name), `kind` (`unavailable`, `timeout`, `denied`, `protocol`, ...): a token store call that failed or timed out |
+//! | `appjwt_store_reads_total` | counter | `store`, `outcome` (`hit`: a token taken from the store; `miss`; `dropped`: a record that did not open or failed its checks) |
 
 use std::time::Duration;
 
@@ -61,4 +63,34 @@ pub(crate) fn token_expires_in(left: Duration) {
     metrics::gauge!("appjwt_token_expires_in_seconds").set(left.as_secs_f64());
     #[cfg(not(feature = "metrics"))]
     let _ = left;
+}
+
+/// A token store call failed.
+pub(crate) fn store_error(store: &'static str, kind: lp_store::StoreErrorKind) {
+    #[cfg(feature = "metrics")]
+    {
+        use lp_store::StoreErrorKind as K;
+        let kind = match kind {
+            K::Unavailable => "unavailable",
+            K::Timeout => "timeout",
+            K::Denied => "denied",
+            K::Protocol => "protocol",
+            K::InvalidKey => "invalid_key",
+            K::Config => "config",
+            _ => "other",
+        };
+        metrics::counter!("appjwt_store_errors_total", "store" => store, "kind" => kind)
+            .increment(1);
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (store, kind);
+}
+
+/// A read of the token store ended: `hit`, `miss` or `dropped`.
+pub(crate) fn store_read(store: &'static str, outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("appjwt_store_reads_total", "store" => store, "outcome" => outcome)
+        .increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (store, outcome);
 }

@@ -99,4 +99,39 @@ async fn counters_and_gauge_follow_what_happened() {
         "{m:?}"
     );
     assert_eq!(fake.fetches(), 2, "{m:?}");
+
+    // A token store: a miss then a hit; then a store whose directory
+    // others may write, so every call fails (the token's get, lease and
+    // put, the Domain map's get and put).
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("metrics-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = lp_store::FileStore::open(&dir).unwrap();
+    let fake = Fake::new();
+    for _ in 0..2 {
+        let client = fake.client().token_store(store.clone()).build().unwrap();
+        client.token().await.unwrap();
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let client = fake.client().token_store(store.clone()).build().unwrap();
+        client.token().await.unwrap();
+    }
+    let m = snapshot(&snapshotter);
+    assert_eq!(
+        m["appjwt_store_reads_total{outcome=miss,store=file}"], 1.0,
+        "{m:?}"
+    );
+    assert_eq!(
+        m["appjwt_store_reads_total{outcome=hit,store=file}"], 1.0,
+        "{m:?}"
+    );
+    #[cfg(unix)]
+    assert_eq!(
+        m["appjwt_store_errors_total{kind=denied,store=file}"], 5.0,
+        "{m:?}"
+    );
+    assert_eq!(fake.fetches(), 1 + usize::from(cfg!(unix)), "{m:?}");
 }

@@ -83,6 +83,9 @@ pub enum Command {
     Send(SendArgs),
     /// Check a webhook LivePerson sent: its signature, account and client id.
     Webhook(WebhookArgs),
+    /// Manage the token cache that `token` and `consumer-jws` keep between
+    /// runs.
+    Cache(CacheArgs),
     /// Print a shell completion script: `appjwt completions bash >
     /// /etc/bash_completion.d/appjwt`, or zsh, fish, powershell.
     Completions(CompletionsArgs),
@@ -217,6 +220,25 @@ pub struct ClientArgs {
         value_parser = parse_verify_source
     )]
     pub verify_with: VerifySource,
+
+    #[command(flatten)]
+    pub cache: CacheChoice,
+}
+
+/// Where a valid token is kept between runs, so that a script running
+/// `appjwt token` many times asks Sentinel once.
+#[derive(Debug, Default, Args)]
+pub struct CacheChoice {
+    /// Neither read nor write the token cache: every run asks Sentinel.
+    #[arg(long, conflicts_with = "store")]
+    pub no_cache: bool,
+
+    /// Keep the token in this store instead of the default cache
+    /// directory ($XDG_CACHE_HOME/appjwt, else ~/.cache/appjwt):
+    /// `file:///PATH` or a directory path. Records are encrypted with a
+    /// key derived from the client secret.
+    #[arg(long, env = "LP_STORE", value_name = "URL")]
+    pub store: Option<String>,
 }
 
 /// Where `--verify-with` takes the keys from.
@@ -527,6 +549,26 @@ pub struct WebhookVerifyArgs {
     /// instead of LP_CLIENT_SECRET.
     #[arg(long, env = "LP_CLIENT_SECRET_FILE", value_name = "PATH")]
     pub client_secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub command: CacheCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Remove the cached tokens (only the files appjwt wrote).
+    Clear(CacheClearArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheClearArgs {
+    /// Clear this store instead of the default cache directory:
+    /// `file:///PATH` or a directory path.
+    #[arg(long, env = "LP_STORE", value_name = "URL")]
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -105,6 +105,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Demo(a) => commands::demo::run(a).await,
         Command::Emulator(a) => commands::emulator::run(a).await,
         Command::Webhook(a) => commands::webhook::run(a),
+        Command::Cache(a) => commands::cache::run(a.command),
         Command::Completions(a) => commands::completions::completions(&a),
         Command::Man(a) => commands::completions::man(&a),
     }
@@ -157,8 +158,9 @@ fn init_tracing(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
+    // `appjwt` is this binary's own crate name (its events: the cache).
     let filter = tracing_subscriber::EnvFilter::new(format!(
-        "lp_appjwt={level},lp_tower={level},lp_emulator={level},lp_cli={level}"
+        "lp_appjwt={level},lp_tower={level},lp_store={level},lp_emulator={level},lp_cli={level},appjwt={level}"
     ));
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     tracing_subscriber::fmt()

@@ -12,6 +12,9 @@
 //! validated like a token fresh from Sentinel. A store therefore never sees
 //! a token or a secret, and what it returns is never trusted.
 //!
+//! With the feature `file`, `FileStore` keeps records as files in a
+//! private directory (the `appjwt` CLI's cache between runs).
+//!
 //! The facade's rules for a store, which an implementation may rely on:
 //! - the fresh path never touches it: it is asked only when the in-memory
 //!   cache has no usable token;
@@ -38,6 +41,11 @@
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
+
+#[cfg(feature = "file")]
+mod file;
+#[cfg(feature = "file")]
+pub use file::FileStore;
 
 use std::fmt;
 use std::future::Future;

@@ -47,6 +47,9 @@ pub struct AppJwtClientBuilder {
     failure_memory: FailureMemory,
     consumer_cache_size: usize,
     prefetch: bool,
+    token_store: Option<Arc<dyn lp_store::TokenStore>>,
+    store_timeout: Duration,
+    lease_wait: Duration,
 }
 
 impl fmt::Debug for AppJwtClientBuilder {
@@ -61,6 +64,7 @@ impl fmt::Debug for AppJwtClientBuilder {
             .field("api_version", &self.version)
             .field("transport_set", &self.transport.is_some())
             .field("verify_with", &self.verify_with)
+            .field("token_store", &self.token_store.as_ref().map(|s| s.name()))
             .finish_non_exhaustive()
     }
 }
@@ -95,6 +99,9 @@ impl AppJwtClient {
             failure_memory: FailureMemory::default(),
             consumer_cache_size: DEFAULT_CONSUMER_CACHE_SIZE,
             prefetch: false,
+            token_store: None,
+            store_timeout: crate::store::DEFAULT_STORE_TIMEOUT,
+            lease_wait: crate::store::DEFAULT_LEASE_WAIT,
         }
     }
 }
@@ -250,6 +257,44 @@ impl AppJwtClientBuilder {
         self
     }
 
+    /// A second-level cache behind the in-memory one, which several
+    /// processes can share (Redis for a fleet, a file for a CLI): when this
+    /// client has no usable token it reads the store's record before it
+    /// looks anything up or asks Sentinel, and writes the token it fetched
+    /// (and the Domain API map it looked up, which a client without one
+    /// takes while it is fresh). The fresh path never touches the store.
+    /// Default: none.
+    ///
+    /// Records are sealed (AES-256-GCM, with a key derived from the client
+    /// secret by HKDF-SHA256), and what is read back is opened, decoded,
+    /// verified and validated like a token from Sentinel; a record that
+    /// fails is dropped. A store that fails or answers late (see
+    /// [`AppJwtClientBuilder::token_store_timeout`]) only means a fetch
+    /// without it, with one warning per outage and a count in
+    /// [`Status::store`](crate::Status::store). While another process
+    /// holds the store's fetch lease, this one waits for its record (see
+    /// [`AppJwtClientBuilder::token_store_lease_wait`]).
+    pub fn token_store(mut self, store: impl lp_store::TokenStore) -> Self {
+        self.token_store = Some(Arc::new(store));
+        self
+    }
+
+    /// The longest one token store call may take before the client goes on
+    /// without it; default [`DEFAULT_STORE_TIMEOUT`](crate::DEFAULT_STORE_TIMEOUT), 200 ms.
+    pub fn token_store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for the record of another process that holds the
+    /// fetch lease before asking Sentinel anyway (also the lease's time to
+    /// live); default [`DEFAULT_LEASE_WAIT`](crate::DEFAULT_LEASE_WAIT), 10 s.
+    /// The wait also ends at the retry policy's deadline.
+    pub fn token_store_lease_wait(mut self, wait: Duration) -> Self {
+        self.lease_wait = wait;
+        self
+    }
+
     /// Builds the client. Fails only when no transport is available or the
     /// default transport cannot be built, or when [`prefetch`](Self::prefetch)
     /// is asked for outside a tokio runtime. Does no IO and starts no task
@@ -275,7 +320,30 @@ impl AppJwtClientBuilder {
             failures: self.failure_memory,
             clock: Arc::clone(&self.clock),
         };
+        let store = match self.token_store {
+            Some(store) => {
+                let slot = crate::store::Slot::new(
+                    store,
+                    &self.secret,
+                    &self.account,
+                    &self.client_id,
+                    self.version,
+                    &csds,
+                    (self.store_timeout, self.lease_wait),
+                );
+                if slot.is_none() {
+                    tracing::warn!(
+                        "token store not used: its record key or sealing key cannot be made"
+                    );
+                }
+                slot.map(Arc::new)
+            }
+            None => None,
+        };
         let inner = Arc::new_cyclic(|me: &Weak<Inner>| Inner {
+            store,
+            refused: std::sync::Mutex::new(None),
+            runtime: std::sync::OnceLock::new(),
             verifier: Verifier::new(VerifierConfig {
                 source,
                 refetch_min_interval: self.jwks_refetch_min_interval,

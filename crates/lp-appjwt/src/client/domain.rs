@@ -18,7 +18,30 @@ impl Inner {
     /// The domain cell's fetch: one lookup. Retries belong to whoever
     /// needs the map (a token fetch, [`super::AppJwtClient::domains`]), so
     /// that they are not multiplied.
+    ///
+    /// With a token store, a cold cell (no map held) takes the store's map
+    /// while it is fresh, and every map looked up is written to it. A map
+    /// held already is always looked up anew: its refresh may be due to a
+    /// host from it that could not be reached.
     pub(super) async fn lookup(self: Arc<Self>) -> Result<Stamped<DomainMap>, Error> {
+        let cold = self.domains.peek().is_none();
+        if let (true, Some(store)) = (cold, &self.store) {
+            if let Some((map, left)) = store.read_domains(self.clock.now()).await {
+                tracing::debug!(
+                    store = store.name(),
+                    "domain map taken from the token store"
+                );
+                let now = Instant::now();
+                let at = |d| now.checked_add(d).unwrap_or(now);
+                let stale = self.domain_max_staleness.saturating_sub(self.domain_ttl);
+                return Ok(Stamped::new(
+                    map,
+                    now,
+                    at(left),
+                    at(left.saturating_add(stale)),
+                ));
+            }
+        }
         let span = tracing::info_span!(
             "appjwt.lookup",
             account = %self.account,
@@ -36,6 +59,11 @@ impl Inner {
         })?;
         span.record("status", response.status().as_u16());
         let map = lp_domain::parse_all_services_response(&response).map_err(Error::Domain)?;
+        if let Some(store) = &self.store {
+            store
+                .write_domains(&map, self.domain_ttl, self.clock.now())
+                .await;
+        }
         let at = |d| started.checked_add(d).unwrap_or(started);
         Ok(Stamped::new(
             map,

@@ -12,11 +12,16 @@ use lp_oauth::TokenRequest;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use lp_ids::Host;
+use lp_store::LeaseOutcome;
+
 use super::token::{AppJwtInner, TokenEntry};
-use super::{AppJwt, Inner, MAX_LIFETIME, millis};
+use super::{AppJwt, Inner, MAX_LIFETIME, lock, millis};
 use crate::error::Error;
 use crate::refresh::{Progress, Stamped};
 use crate::retry;
+use crate::store::seal::Plain;
+use crate::store::{Read, Slot};
 
 /// The part of a token's life at its end that is not handed out, so that
 /// a request made with it does not arrive expired: a tenth of the
@@ -117,21 +122,219 @@ async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
 }
 
 impl Inner {
-    /// The token cell's fetch: attempts under the retry policy, from now.
+    /// The token cell's fetch. With a token store: its record first (no
+    /// lookup, no request when it holds a usable token), then the fetch
+    /// lease, and the token fetched is written back. Without one, or when
+    /// the store fails: attempts under the retry policy, from now.
     pub(super) async fn fetch_token(
         self: Arc<Self>,
         progress: Progress,
     ) -> Result<Stamped<TokenEntry>, Error> {
         let deadline = retry::deadline_from(&self.retry, Instant::now());
+        let Some(store) = self.store.clone() else {
+            return self.ask_sentinel(deadline, &progress).await;
+        };
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let _ = self.runtime.set(handle);
+        }
+        if let Some(found) = self.ask_store(&store, deadline).await {
+            return Ok(found);
+        }
+        let lease = match store.try_lease().await {
+            Some(LeaseOutcome::Acquired(lease)) => {
+                // Another process may have written its record and given
+                // the lease back between our read and our lease: look once
+                // more, now that nobody else can be fetching.
+                if let Read::Found(plain) = store.read().await {
+                    if let Some(found) = self.accept_record(&store, plain, deadline).await {
+                        store.release(&lease).await;
+                        return Ok(found);
+                    }
+                }
+                Some(lease)
+            }
+            Some(LeaseOutcome::HeldByOther) => {
+                // At most half the time left: the rest is for asking
+                // Sentinel if the holder's record never comes.
+                let now = Instant::now();
+                let mut until = now.checked_add(store.lease_wait()).unwrap_or(now);
+                if let Some(deadline) = deadline {
+                    until = until.min(now + deadline.saturating_duration_since(now) / 2);
+                }
+                tracing::debug!(
+                    store = store.name(),
+                    "another process is fetching, waiting for its record"
+                );
+                while let Some(plain) = store.poll_until(until).await {
+                    if let Some(found) = self.accept_record(&store, plain, deadline).await {
+                        return Ok(found);
+                    }
+                }
+                tracing::debug!(
+                    store = store.name(),
+                    "no record from the lease holder in time, fetching"
+                );
+                None
+            }
+            None => None,
+        };
+        let outcome = self.ask_sentinel(deadline, &progress).await;
+        if let Ok(stamped) = &outcome {
+            let token = stamped.value.token();
+            let ttl = stamped
+                .usable_until
+                .saturating_duration_since(Instant::now());
+            if !ttl.is_zero() {
+                store.write(&record_of(token), ttl).await;
+            }
+        }
+        if let Some(lease) = &lease {
+            store.release(lease).await;
+        }
+        outcome
+    }
+
+    /// Attempts under the retry policy until `deadline`.
+    async fn ask_sentinel(
+        &self,
+        deadline: Option<Instant>,
+        progress: &Progress,
+    ) -> Result<Stamped<TokenEntry>, Error> {
         retry::run_until(
             &self.retry,
             deadline,
             || self.clock.now(),
             "fetch",
-            Some(&progress),
+            Some(progress),
             |_| self.attempt(deadline),
         )
         .await
+    }
+
+    /// The store's token, if it has one this client may use now.
+    async fn ask_store(
+        &self,
+        store: &Slot,
+        deadline: Option<Instant>,
+    ) -> Option<Stamped<TokenEntry>> {
+        match store.read().await {
+            Read::Found(plain) => self.accept_record(store, plain, deadline).await,
+            Read::Missing => {
+                store.miss();
+                None
+            }
+            Read::Unusable => None,
+        }
+    }
+
+    /// A record read from the store, checked like a token from Sentinel:
+    /// decoded, verified, validated, and given its window from its `exp`
+    /// and the lifetime its writer computed. Only a fresh token is taken
+    /// (a due one would be refreshed at once); a record that fails a check
+    /// is dropped.
+    async fn accept_record(
+        &self,
+        store: &Slot,
+        plain: Plain,
+        deadline: Option<Instant>,
+    ) -> Option<Stamped<TokenEntry>> {
+        let refused = lock(&self.refused)
+            .as_ref()
+            .is_some_and(|t| t.secret() == plain.token);
+        if refused {
+            store.drop_record("the record holds a refused token").await;
+            return None;
+        }
+        let held = self
+            .token
+            .peek()
+            .as_ref()
+            .is_some_and(|e| e.value.token().secret() == plain.token);
+        if held {
+            // The token this client already has (and is refreshing).
+            store.miss();
+            return None;
+        }
+        let sentinel = match &self.sentinel {
+            Some(host) => host.clone(),
+            None => match Host::parse(&plain.sentinel) {
+                Ok(host) => host,
+                Err(_) => {
+                    store
+                        .drop_record("the record names no valid sentinel host")
+                        .await;
+                    return None;
+                }
+            },
+        };
+        let now = self.clock.now();
+        let now_ms = crate::store::unix_ms(now);
+        let left = Duration::from_millis(plain.expires_at_ms.saturating_sub(now_ms));
+        if left.is_zero() {
+            store.miss();
+            return None;
+        }
+        // The key set, as for a token from this host: a key set that
+        // cannot be had says nothing against the record.
+        let keys_just_fetched = match self.verifier.prepare(&sentinel, deadline).await {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                tracing::debug!(store = store.name(), error = %e, "no key set to check the store's token with");
+                store.miss();
+                return None;
+            }
+        };
+        let span = tracing::info_span!(
+            "appjwt.store",
+            account = %self.account,
+            store = store.name(),
+        );
+        let answer = Answer {
+            access_token: lp_oauth::AccessToken::new(plain.token),
+            token_type: plain.token_type,
+            expires_in: Some(left),
+        };
+        let sent_at = Instant::now();
+        let accepted = self
+            .accept(
+                answer,
+                &sentinel,
+                keys_just_fetched,
+                sent_at,
+                now,
+                deadline,
+                &span,
+            )
+            .await;
+        match accepted {
+            Ok(stamped) if stamped.is_fresh(Instant::now()) => {
+                store.hit();
+                span.in_scope(|| {
+                    tracing::info!(
+                        lifetime_s = stamped.value.token().remaining().as_secs(),
+                        "appjwt taken from the token store"
+                    );
+                });
+                Some(stamped)
+            }
+            Ok(_) => {
+                // Due already: the store's token is about as old as ours
+                // would be; fetch a new one.
+                store.miss();
+                None
+            }
+            Err(e) if e.is_retryable() => {
+                store.miss();
+                None
+            }
+            Err(e) => {
+                span.in_scope(
+                    || tracing::debug!(error = %e, "the store's token failed its checks"),
+                );
+                store.drop_record("the token failed its checks").await;
+                None
+            }
+        }
     }
 
     /// One lookup (if needed) and one token request, decoded, verified
@@ -192,12 +395,51 @@ impl Inner {
         // unusable.
         let parsed = lp_oauth::parse_token_response(&response).map_err(Error::Token)?;
         let keys_just_fetched = keys?;
-        let decoded = UnverifiedToken::decode(parsed.access_token.secret())?;
+        let answer = Answer {
+            access_token: parsed.access_token,
+            token_type: parsed.token_type,
+            expires_in: parsed.expires_in,
+        };
+        let stamped = self
+            .accept(
+                answer,
+                &sentinel,
+                keys_just_fetched,
+                sent_at,
+                sent_at_system,
+                deadline,
+                &span,
+            )
+            .await?;
+        span.in_scope(|| {
+            tracing::info!(
+                lifetime_s = stamped.value.token().remaining().as_secs(),
+                "appjwt fetched"
+            );
+        });
+        Ok(stamped)
+    }
+
+    /// The checks every token passes, whether Sentinel just sent it or a
+    /// store kept it: decoded, its signature verified, its claims
+    /// validated, its window computed.
+    #[allow(clippy::too_many_arguments)]
+    async fn accept(
+        &self,
+        answer: Answer,
+        sentinel: &Host,
+        keys_just_fetched: bool,
+        sent_at: Instant,
+        sent_at_system: SystemTime,
+        deadline: Option<Instant>,
+        span: &tracing::Span,
+    ) -> Result<Stamped<TokenEntry>, Error> {
+        let decoded = UnverifiedToken::decode(answer.access_token.secret())?;
         // The signature first: claims are not worth reading before the
         // token is known to come from Sentinel.
         let verified = self
             .verifier
-            .verify(&decoded, &sentinel, keys_just_fetched, deadline)
+            .verify(&decoded, sentinel, keys_just_fetched, deadline)
             .await
             .inspect_err(|e| {
                 span.in_scope(|| tracing::info!(error = %e, "token signature refused"));
@@ -213,7 +455,7 @@ impl Inner {
             .refresh_ahead
             .saturating_add(retry::full_jitter(self.refresh_jitter));
         let window = window(
-            parsed.expires_in,
+            answer.expires_in,
             claims.exp.map(|e| e.as_secs()),
             now,
             sent_at,
@@ -221,21 +463,19 @@ impl Inner {
         )?;
         let token = AppJwt {
             inner: Arc::new(AppJwtInner {
-                token: parsed.access_token,
+                token: answer.access_token,
                 header,
                 claims,
-                token_type: parsed.token_type,
+                token_type: answer.token_type,
                 expires_at: window.expires_at,
                 usable_until: window.serve_until,
                 expires_at_system: sent_at_system
                     .checked_add(window.lifetime)
                     .unwrap_or(sent_at_system),
                 verified,
+                sentinel: sentinel.clone(),
             }),
         };
-        span.in_scope(|| {
-            tracing::info!(lifetime_s = window.lifetime.as_secs(), "appjwt fetched");
-        });
         crate::metrics::token_expires_in(window.lifetime);
         Ok(Stamped::new(
             TokenEntry::new(token),
@@ -243,6 +483,24 @@ impl Inner {
             window.refresh_at,
             window.serve_until,
         ))
+    }
+}
+
+/// What a token answer (or a store record) gives the checks.
+struct Answer {
+    access_token: lp_oauth::AccessToken,
+    token_type: String,
+    expires_in: Option<Duration>,
+}
+
+/// The record of a token this client fetched, for the store.
+fn record_of(token: &AppJwt) -> Plain {
+    let expires_at_ms = crate::store::unix_ms(token.expires_at_system());
+    Plain {
+        token: token.secret().to_owned(),
+        token_type: token.token_type().to_owned(),
+        expires_at_ms,
+        sentinel: token.inner.sentinel.to_string(),
     }
 }
 

@@ -93,6 +93,14 @@ struct Inner {
     domains: Arc<Refresh<DomainMap>>,
     consumers: Keyed<ExtConsumerId, ConsumerJws>,
     last_invalidate: Mutex<Option<Instant>>,
+    /// The second-level token store, if one was configured.
+    store: Option<Arc<crate::store::Slot>>,
+    /// The token last invalidated: a fetch skips a store record that
+    /// still holds it (its deletion may not have reached the store yet).
+    refused: Mutex<Option<lp_oauth::AccessToken>>,
+    /// The runtime the fetches run on, for the store deletion an
+    /// [`AppJwtClient::invalidate_token`] starts from outside it.
+    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
     /// This state, for the fetch functions of cells made later (one per
     /// consumer).
     me: Weak<Inner>,
@@ -124,6 +132,7 @@ impl fmt::Debug for AppJwtClient {
             .field("token_cached", &i.token.peek().is_some())
             .field("consumer_jws_cached", &i.consumers.len())
             .field("consumer_cache_size", &i.consumers.capacity())
+            .field("token_store", &i.store)
             .finish_non_exhaustive()
     }
 }
@@ -208,15 +217,18 @@ impl AppJwtClient {
     /// being handed out, so a burst of 401s from requests already in flight
     /// causes one fetch, not one each. Prefer
     /// [`AppJwtClient::invalidate_token`], which also leaves a newer token
-    /// alone.
+    /// alone. With a token store, the store's record is deleted too if it
+    /// holds the dropped token (in the background), and this client never
+    /// takes that token from the store again.
     pub fn invalidate(&self) {
         self.inner.invalidate(None);
     }
 
     /// Marks `refused` unusable if it is still the cached token (a server
     /// answered 401 to a request that carried it); a token fetched since is
-    /// left alone. Rate-limited like [`AppJwtClient::invalidate`]. Returns
-    /// whether the cached token was dropped.
+    /// left alone. Rate-limited like [`AppJwtClient::invalidate`], and
+    /// like it removes the token from the token store. Returns whether the
+    /// cached token was dropped.
     pub fn invalidate_token(&self, refused: &AppJwt) -> bool {
         self.inner.invalidate(Some(refused))
     }
@@ -272,14 +284,40 @@ impl Inner {
                 return false;
             }
         }
+        let mut dropped_token = None;
         let dropped = self.token.invalidate(|entry| {
-            entry.is_usable(now) && refused.is_none_or(|t| entry.value.holds(t))
+            let drop = entry.is_usable(now) && refused.is_none_or(|t| entry.value.holds(t));
+            if drop {
+                dropped_token = Some(entry.value.token().clone());
+            }
+            drop
         });
         if dropped {
             *last = Some(now);
             tracing::info!("appjwt invalidated, the next token() fetches a new one");
+            if let Some(token) = &dropped_token {
+                self.forget_in_store(token);
+            }
         }
         dropped
+    }
+
+    /// Keeps a dropped token out of the store: later fetches of this
+    /// client skip a record holding it, and the record is deleted (in the
+    /// background: `invalidate_token` does not wait) if it holds it.
+    fn forget_in_store(&self, token: &AppJwt) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let text = token.secret().to_owned();
+        *lock(&self.refused) = Some(lp_oauth::AccessToken::new(text.clone()));
+        let handle = tokio::runtime::Handle::try_current()
+            .ok()
+            .or_else(|| self.runtime.get().cloned());
+        if let Some(handle) = handle {
+            let store = Arc::clone(store);
+            handle.spawn(async move { store.delete_if_holds(&text).await });
+        }
     }
 
     /// Stops every cell's background task.

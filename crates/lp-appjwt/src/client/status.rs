@@ -46,6 +46,8 @@ pub struct Status {
     /// How long until the client will ask Sentinel again, when a failure
     /// holds it back (see [`FailureMemory`](crate::FailureMemory)).
     pub next_attempt_in: Option<Duration>,
+    /// The token store's health and counts, when one is configured.
+    pub store: Option<crate::StoreStatus>,
 }
 
 impl Status {
@@ -86,6 +88,7 @@ impl AppJwtClient {
                 .as_ref()
                 .map(|f| f.not_before.saturating_duration_since(now))
                 .filter(|d| !d.is_zero()),
+            store: self.inner.store.as_ref().map(|s| s.status()),
         }
     }
 }

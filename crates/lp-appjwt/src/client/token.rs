@@ -32,6 +32,9 @@ pub(crate) struct AppJwtInner {
     pub(crate) usable_until: Instant,
     pub(crate) expires_at_system: SystemTime,
     pub(crate) verified: bool,
+    /// The Sentinel host it came from: written to a token store with it,
+    /// so that a reader checks it against that host's keys.
+    pub(crate) sentinel: lp_ids::Host,
 }
 
 impl AppJwt {
@@ -188,6 +191,7 @@ mod tests {
                 usable_until: Instant::now(),
                 expires_at_system: SystemTime::UNIX_EPOCH,
                 verified: true,
+                sentinel: lp_ids::Host::parse("va.sentinel.liveperson.net").unwrap(),
             }),
         }
     }

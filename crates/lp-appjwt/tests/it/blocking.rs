@@ -180,3 +180,34 @@ fn a_call_from_the_clients_own_runtime_is_refused() {
     let err = client.token().unwrap_err();
     assert!(matches!(err, blocking::Error::Client(_)), "{err:?}");
 }
+
+#[test]
+fn the_token_store_works_from_plain_threads() {
+    let fake = Fake::new();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("blocking-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = lp_store::FileStore::open(&dir).unwrap();
+    let make = || {
+        AppJwtClientBuilder::from(fake.client())
+            .token_store(store.clone())
+            .token_store_timeout(Duration::from_millis(500))
+            .build()
+            .unwrap()
+    };
+    let first = make();
+    let jwt = first.token().unwrap();
+    assert_eq!(make().token().unwrap().secret(), jwt.secret());
+    assert_eq!(fake.fetches(), 1);
+    // Refused: the record goes too, deleted on the client's own runtime
+    // though the call came from this thread.
+    assert!(first.invalidate_token(&jwt));
+    let record = dir.join(format!("appjwt:v1:token:{ACCOUNT}:{CLIENT_ID}:v1.rec"));
+    let started = Instant::now();
+    while record.exists() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!record.exists());
+    assert_ne!(make().token().unwrap().secret(), jwt.secret());
+    assert_eq!(fake.fetches(), 2);
+}

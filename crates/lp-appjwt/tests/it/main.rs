@@ -10,6 +10,7 @@ mod flow;
 #[cfg(feature = "hyper-transport")]
 mod hyper;
 mod secrets;
+mod store;
 mod support;
 mod verify;
 

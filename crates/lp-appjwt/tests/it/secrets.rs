@@ -1,50 +1,12 @@
 //! The client secret and tokens never show in Debug, Display, errors or logs.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use lp_appjwt::{AppJwtClient, BuildError, ClientSecret, Error, TransportError};
-use tracing_subscriber::fmt::MakeWriter;
 
 use crate::support::*;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn nothing_secret_in_debug_display_errors_or_logs() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .with_ansi(false)
-        .finish();
-    // With exactly one registered dispatcher, tracing-core computes the
-    // interest of a callsite first hit on another thread (another test)
-    // from that thread's default, which has no subscriber, and caches
-    // "never" for every thread: this test then lost a span now and then. A
-    // second registered dispatcher makes it ask every registered one.
-    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
-    let _guard = tracing::subscriber::set_default(subscriber);
-    tracing::callsite::rebuild_interest_cache();
+    let (logs, _capture) = capture_logs();
 
     let fake = Fake::new();
     let builder = fake.client();
@@ -101,7 +63,7 @@ async fn nothing_secret_in_debug_display_errors_or_logs() {
     for s in &shown {
         assert_clean(s);
     }
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     // The logs really were captured, with the spans' fields.
     for expected in [
         "appjwt.lookup",

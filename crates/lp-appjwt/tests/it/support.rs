@@ -646,3 +646,63 @@ pub async fn settle() {
 pub fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
+
+/// Everything a test's tracing subscriber wrote.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Keeps a test's log capture installed on its thread.
+pub struct Capture {
+    _guard: tracing::subscriber::DefaultGuard,
+    _second: tracing::Dispatch,
+}
+
+/// Captures every event and span (TRACE) on this thread until the
+/// returned guard is dropped.
+pub fn capture_logs() -> (Captured, Capture) {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(false)
+        .finish();
+    // With exactly one registered dispatcher, tracing-core computes the
+    // interest of a callsite first hit on another thread (another test)
+    // from that thread's default, which has no subscriber, and caches
+    // "never" for every thread: a test then lost a span now and then. A
+    // second registered dispatcher makes it ask every registered one.
+    let second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
+    (
+        logs,
+        Capture {
+            _guard: guard,
+            _second: second,
+        },
+    )
+}

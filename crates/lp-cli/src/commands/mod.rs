@@ -1,5 +1,6 @@
 //! One module per subcommand, plus what they share.
 
+pub mod cache;
 pub mod completions;
 pub mod consumer_jws;
 pub mod decode;
@@ -224,6 +225,9 @@ pub fn client_builder_over(
         .transport(transport);
     if let Some(host) = sentinel {
         builder = builder.sentinel_host(host);
+    }
+    if let Some(store) = cache::store_for(&a.cache)? {
+        builder = builder.token_store(store);
     }
     Ok(builder)
 }

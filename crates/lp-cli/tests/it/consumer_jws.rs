@@ -10,7 +10,7 @@ const EXT: &str = "John_Doe_facebook12345";
 
 /// `appjwt consumer-jws` for the test client and `EXT` against `emu`,
 /// checked with the emulator's JWKS, no retries.
-fn consumer_cmd(emu: &Emu) -> Cli {
+pub fn consumer_cmd(emu: &Emu) -> Cli {
     consumer_cmd_with(emu, EXT, "jwks")
 }
 

@@ -7,6 +7,7 @@
 //! stdout nor stderr, and no whole token in stderr.
 
 mod advice;
+mod cache;
 mod consumer_jws;
 mod decode;
 mod demo;

@@ -57,6 +57,9 @@ async fn run_script(name: &str, script: &str) -> Ran {
         .current_dir(&dir)
         .env("PATH", path)
         .env("NO_COLOR", "1")
+        // Its `appjwt token` keeps its token beside it, not in the user's
+        // cache.
+        .env("XDG_CACHE_HOME", dir.join("cache"))
         .env_remove("LP_CLIENT_SECRET")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -162,6 +162,10 @@ pub struct Cli {
     /// Whether `NO_COLOR=1` is set (the default, so output compares
     /// as plain text).
     no_color: bool,
+    /// `XDG_CACHE_HOME` for this run: a fresh directory unless a test
+    /// shares one ([`Cli::cache_home`]), so that no run finds another's
+    /// token and none writes to the user's own cache.
+    cache_home: PathBuf,
 }
 
 /// What a run produced.
@@ -180,6 +184,7 @@ impl Cli {
             stdin: None,
             tokens: Vec::new(),
             no_color: true,
+            cache_home: temp_path("cache-home"),
         }
         .args(args)
     }
@@ -192,6 +197,12 @@ impl Cli {
     /// Sets an environment variable for this run.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Uses `dir` as `XDG_CACHE_HOME` (the token cache is `dir/appjwt`).
+    pub fn cache_home(mut self, dir: &std::path::Path) -> Self {
+        self.cache_home = dir.to_path_buf();
         self
     }
 
@@ -250,6 +261,7 @@ impl Cli {
         if self.no_color {
             cmd.env("NO_COLOR", "1");
         }
+        cmd.env("XDG_CACHE_HOME", &self.cache_home);
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
             .kill_on_drop(true);
         cmd
