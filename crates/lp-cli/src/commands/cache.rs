@@ -5,11 +5,13 @@
 //! A store is named by a URL; each scheme is one arm of [`StoreUrl`], of
 //! [`parse_store_url`] and of [`open`].
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lp_appjwt::TokenStore;
+use lp_appjwt::{AppJwtClient, TokenStore};
 use lp_store::FileStore;
+use lp_store_redis::RedisStore;
 
 use super::origin;
 use crate::args::{CacheChoice, CacheClearArgs, CacheCommand};
@@ -21,22 +23,41 @@ use crate::outln;
 pub enum StoreUrl {
     /// `file:///PATH` or a plain directory path.
     File(PathBuf),
+    /// `redis://` or `rediss://`, with credentials perhaps.
+    Redis(RedisUrl),
+}
+
+/// A Redis URL as given; `Debug` shows it with the password redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&lp_store_redis::redact_url(&self.0))
+    }
 }
 
 /// The variable that sets `--store`.
 const STORE_ENV: &str = "LP_STORE";
 
-/// Reads `--store`: `file:///PATH` (or `file://localhost/PATH`), or a
-/// directory path. Any other scheme is a usage error.
+/// Reads `--store`: `file:///PATH` (or `file://localhost/PATH`), a
+/// directory path, or a `redis://` / `rediss://` URL. Any other scheme is
+/// a usage error.
 pub fn parse_store_url(value: &str) -> Result<StoreUrl, Failure> {
     let name = || origin("--store", STORE_ENV);
     if value.is_empty() {
         return Err(Failure::usage(format!(
-            "{}: empty: expected file:///PATH or a directory path",
+            "{}: empty: expected file:///PATH, redis://HOST:PORT or a directory path",
             name()
         )));
     }
     match value.split_once("://") {
+        Some(("redis" | "rediss", _)) => {
+            // Read now (no IO), so a malformed URL is bad usage, exit 2;
+            // the error never quotes the URL, so never its password.
+            RedisStore::open(value).map_err(|e| Failure::usage(format!("{}: {e}", name())))?;
+            Ok(StoreUrl::Redis(RedisUrl(value.to_owned())))
+        }
         Some(("file", rest)) => {
             let path = rest.strip_prefix("localhost").unwrap_or(rest);
             if !path.starts_with('/') {
@@ -48,7 +69,8 @@ pub fn parse_store_url(value: &str) -> Result<StoreUrl, Failure> {
             Ok(StoreUrl::File(PathBuf::from(path)))
         }
         Some((scheme, _)) => Err(Failure::usage(format!(
-            "{}: unknown scheme {scheme}://: expected file:///PATH or a directory path",
+            "{}: unknown scheme {scheme}://: expected file:///PATH, redis://, rediss:// \
+             or a directory path",
             name()
         ))),
         None => Ok(StoreUrl::File(PathBuf::from(value))),
@@ -72,7 +94,32 @@ pub fn default_dir() -> Option<PathBuf> {
 pub fn open(url: &StoreUrl) -> Result<Arc<dyn TokenStore>, lp_appjwt::StoreError> {
     match url {
         StoreUrl::File(dir) => Ok(Arc::new(FileStore::open(dir)?)),
+        // No IO here: the first call connects, bounded by the client's
+        // store timeout, so a Redis that is down costs a run that much.
+        StoreUrl::Redis(redis) => Ok(Arc::new(RedisStore::open(&redis.0)?)),
     }
+}
+
+/// After a run, one warning line on stderr if the store failed during it
+/// (down, slow, refusing the credentials): the run went on without it, and
+/// without `-v` nothing else would say so.
+pub fn warn_if_failed(client: &AppJwtClient) {
+    let Some(store) = client.status().store else {
+        return;
+    };
+    if store.failures == 0 {
+        return;
+    }
+    let last = store
+        .last_error
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default();
+    let plural = if store.failures == 1 { "" } else { "s" };
+    eprintln!(
+        "appjwt: warning: the {} token store failed {} time{plural}{last}; \
+         Sentinel was asked without it",
+        store.name, store.failures
+    );
 }
 
 /// The store for a `token` or `consumer-jws` run, if any. A malformed
@@ -117,6 +164,10 @@ fn clear(a: &CacheClearArgs) -> Result<(), Failure> {
     };
     match url {
         StoreUrl::File(dir) => clear_dir(&dir),
+        StoreUrl::Redis(_) => Err(Failure::usage(
+            "cache clear empties a file cache; a Redis store forgets each record when its \
+             token stops being handed out (keys under the prefix lp-appjwt:)",
+        )),
     }
 }
 
@@ -139,6 +190,7 @@ mod tests {
     fn store_urls() {
         let check = |text: &str, want: Result<&str, &str>| match (parse_store_url(text), want) {
             (Ok(StoreUrl::File(p)), Ok(path)) => assert_eq!(p, PathBuf::from(path), "{text}"),
+            (Ok(StoreUrl::Redis(url)), Ok(shown)) => assert_eq!(format!("{url:?}"), shown),
             (Err(e), Err(needle)) => {
                 assert!(e.message.contains(needle), "{text}: {}", e.message);
                 assert_eq!(e.kind, crate::exit::Kind::Usage);
@@ -151,7 +203,13 @@ mod tests {
         check("relative/dir", Ok("relative/dir"));
         check("file://relative", Err("absolute path"));
         check("ftp://host/x", Err("unknown scheme ftp://"));
-        check("redis://127.0.0.1:6379", Err("unknown scheme redis://"));
+        check("redis://127.0.0.1:6379", Ok("redis://127.0.0.1:6379"));
+        check(
+            "rediss://user:hunter2@127.0.0.1:6380/0",
+            Ok("rediss://user:[redacted]@127.0.0.1:6380/0"),
+        );
+        check("redis://:pw@127.0.0.1:6379/?x=1", Err("--store"));
+        check("redis://", Err("--store"));
         check("", Err("empty"));
     }
 }

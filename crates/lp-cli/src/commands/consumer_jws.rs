@@ -23,6 +23,7 @@ pub async fn run(a: ConsumerJwsArgs, watch: Watch) -> Result<(), Failure> {
         .consumer_jws(&consumer)
         .await
         .map_err(|e| client_failure("cannot get a consumer jws", &e, &a.client, &watch))?;
+    super::cache::warn_if_failed(&client);
     match a.format {
         ConsumerFormat::Token => crate::outln!("{}", jws.secret()),
         ConsumerFormat::Json => crate::outln!("{}", consumer_json(&jws)?),

@@ -16,6 +16,7 @@ pub async fn run(a: TokenArgs, watch: Watch) -> Result<(), Failure> {
         .token()
         .await
         .map_err(|e| client_failure("cannot get a token", &e, &a.client, &watch))?;
+    super::cache::warn_if_failed(&client);
     match a.format {
         TokenFormat::Token => crate::outln!("{}", jwt.secret()),
         TokenFormat::Json => crate::outln!("{}", token_json(&jwt)?),

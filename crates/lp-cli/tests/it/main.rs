@@ -17,6 +17,7 @@ mod env;
 mod output;
 mod proxy;
 mod readme;
+mod redis_store;
 mod roots;
 mod send;
 mod support;
