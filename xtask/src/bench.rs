@@ -1194,8 +1194,9 @@ fn render(
     );
     let _ = writeln!(
         body,
-        "The emulator on 127.0.0.1 (TLS with its throw-away CA, HTTP/2 by ALPN for both \
-         clients) and the clients share one tokio runtime with two worker threads; one \
+        "The emulator on 127.0.0.1 (TLS with its throw-away CA; HTTP/1.1 for lp-appjwt, \
+         its default, HTTP/2 being its `http2` feature; HTTP/2 by ALPN for reqwest) and \
+         the clients share one tokio runtime with two worker threads; one \
          request at a time, connection kept alive. The three contenders are \
          interleaved: while one is measured, the others fetch in turn between its \
          requests, so drift of the machine or the emulator over the run weighs on all \

@@ -262,9 +262,13 @@ impl HyperTransportBuilder {
         http.set_nodelay(true);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
-            .https_or_http()
-            .enable_all_versions()
-            .wrap_connector(ProxyConnector::new(http, route.clone()));
+            .https_or_http();
+        // HTTP/2 by ALPN only with the `http2` feature; HTTP/1.1 always.
+        #[cfg(feature = "http2")]
+        let https = https.enable_all_versions();
+        #[cfg(not(feature = "http2"))]
+        let https = https.enable_http1();
+        let https = https.wrap_connector(ProxyConnector::new(http, route.clone()));
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
