@@ -13,8 +13,10 @@ use lp_appjwt::{
 use lp_bench::{ACCOUNT, CLIENT_ID, CLIENT_SECRET, SignedFixture, poll_ready};
 
 /// A client whose transport answers every request with the same valid token
-/// signed by the emulator's key, with that token already cached.
-fn warm_client(fixture: &SignedFixture) -> AppJwtClient {
+/// signed by the emulator's key, with that token already cached; with
+/// `store`, a token store behind the cache (which the fresh path must not
+/// touch).
+fn warm_client(fixture: &SignedFixture, store: Option<lp_store::FileStore>) -> AppJwtClient {
     let body = format!(
         r#"{{"access_token":"{}","token_type":"Bearer"}}"#,
         fixture.token
@@ -29,16 +31,18 @@ fn warm_client(fixture: &SignedFixture) -> AppJwtClient {
                 .map_err(|_| TransportError::io())
         }
     };
-    let client = AppJwtClient::builder(
+    let mut builder = AppJwtClient::builder(
         AccountId::new(ACCOUNT).expect("account"),
         ClientId::new(CLIENT_ID).expect("client id"),
         ClientSecret::new(CLIENT_SECRET).expect("secret"),
     )
     .sentinel_host(Host::parse("va.sentinel.liveperson.net").expect("host"))
     .transport(fake)
-    .verify_with(VerifyWith::Key(key))
-    .build()
-    .expect("client");
+    .verify_with(VerifyWith::Key(key));
+    if let Some(store) = store {
+        builder = builder.token_store(store);
+    }
+    let client = builder.build().expect("client");
     // The first call fetches (through the fake) and fills the cache.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -76,7 +80,12 @@ fn cache(c: &mut Criterion) {
     let rt = lp_bench::runtime(1).expect("runtime");
     let fixture = lp_bench::signed_fixture(&rt).expect("signed fixture");
     drop(rt);
-    let client = warm_client(&fixture);
+    let client = warm_client(&fixture, None);
+    let dir = std::env::temp_dir().join(format!("lp-bench-store-{}", std::process::id()));
+    let stored = warm_client(
+        &fixture,
+        Some(lp_store::FileStore::open(&dir).expect("file store")),
+    );
     let arc = Arc::new(fixture.token.clone());
 
     let mut g = c.benchmark_group("cache");
@@ -84,7 +93,11 @@ fn cache(c: &mut Criterion) {
     g.bench_function("token-fresh", |b| {
         b.iter(|| poll_ready(black_box(&client).token()))
     });
+    g.bench_function("token-fresh-with-store", |b| {
+        b.iter(|| poll_ready(black_box(&stored).token()))
+    });
     g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
 
     let mut g = c.benchmark_group("cache-threads");
     // Flat sampling: every sample is long (about 0.1 s), so starting the

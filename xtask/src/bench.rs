@@ -461,6 +461,8 @@ fn peer_versions() -> Result<Vec<(String, String)>, String> {
 struct Rss {
     runs_kib: Vec<u64>,
     verify_flag: bool,
+    /// The fleet figures, taken with the same binary and emulator.
+    fleet: Fleet,
 }
 
 /// Builds `appjwt` in release, starts `appjwt emulator` on a free loopback
@@ -487,19 +489,130 @@ fn rss(target: &Path) -> Result<Rss, String> {
     let _ = fs::remove_file(&ca);
     let addr = free_port()?;
 
+    let log = dir.join("emulator.log");
+    let log_file =
+        fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     let mut emulator = Command::new(&bin)
         .args(["emulator", "--listen", &addr.to_string(), "--ca-out"])
         .arg(&ca)
         .env("LP_CLIENT_SECRET", RSS_SECRET)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(log_file)
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start appjwt emulator: {e}"))?;
-    let result = rss_runs(&bin, &ca, addr, &mut emulator);
+    let result = rss_runs(&bin, &ca, addr, &mut emulator).map(|mut rss| {
+        rss.fleet = fleet(&bin, &ca, addr, &log, &dir);
+        rss
+    });
     let _ = emulator.kill();
     let _ = emulator.wait();
     result
+}
+
+/// Processes of `appjwt token` started at once for the fleet figures.
+const FLEET: usize = 50;
+
+/// One batch of [`FLEET`] processes: token requests the emulator saw and
+/// the wall time until the last exited.
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    token_requests: usize,
+    wall: Duration,
+}
+
+/// The fleet figures: without a shared store, and with a real
+/// redis-server (when it is installed).
+#[derive(Debug, Clone, Default)]
+struct Fleet {
+    without: Option<Batch>,
+    with_redis: Option<Batch>,
+    note: Option<String>,
+}
+
+/// [`FLEET`] `appjwt token` processes at once against the emulator at
+/// `addr`, first each on its own (`--no-cache`), then sharing a
+/// redis-server started here on a free loopback port (persistence off).
+fn fleet(bin: &Path, ca: &Path, addr: SocketAddr, log: &Path, dir: &Path) -> Fleet {
+    let batch = |extra: &[&str]| -> Result<Batch, String> {
+        let count = || {
+            fs::read_to_string(log)
+                .map(|t| t.lines().filter(|l| l.contains("/app/token ")).count())
+                .unwrap_or(0)
+        };
+        let before = count();
+        let started = Instant::now();
+        let children: Vec<_> = (0..FLEET)
+            .map(|_| {
+                Command::new(bin)
+                    .args(["token", "--account", ACCOUNT, "--client-id", CLIENT_ID])
+                    .args([
+                        "--csds-host",
+                        &addr.to_string(),
+                        "--verify",
+                        "jwks",
+                        "--ca-file",
+                    ])
+                    .arg(ca)
+                    .args(extra)
+                    .env("LP_CLIENT_SECRET", RSS_SECRET)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("cannot run appjwt token: {e}"))?;
+        for mut child in children {
+            let status = child.wait().map_err(|e| format!("appjwt token: {e}"))?;
+            if !status.success() {
+                return Err(format!("appjwt token failed ({status})"));
+            }
+        }
+        let wall = started.elapsed();
+        // The emulator writes its line after answering; let it catch up.
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(Batch {
+            token_requests: count() - before,
+            wall,
+        })
+    };
+    let mut fleet = Fleet::default();
+    match batch(&["--no-cache"]) {
+        Ok(b) => fleet.without = Some(b),
+        Err(e) => fleet.note = Some(e),
+    }
+    let Ok(port) = free_port().map(|a| a.port()) else {
+        fleet.note = Some("no free port for redis-server".to_owned());
+        return fleet;
+    };
+    let redis = Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no", "--dir"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let mut redis = match redis {
+        Ok(r) => r,
+        Err(e) => {
+            fleet.note = Some(format!("redis-server not run ({e}): install it to measure"));
+            return fleet;
+        }
+    };
+    let up = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < up {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("redis://127.0.0.1:{port}");
+    match batch(&["--store", &url]) {
+        Ok(b) => fleet.with_redis = Some(b),
+        Err(e) => fleet.note = Some(e),
+    }
+    let _ = redis.kill();
+    let _ = redis.wait();
+    fleet
 }
 
 fn rss_runs(
@@ -529,7 +642,7 @@ fn rss_runs(
         cmd.arg("-v")
             .arg(bin)
             .args(["token", "--account", ACCOUNT, "--client-id", CLIENT_ID])
-            .args(["--csds-host", &addr.to_string(), "--ca-file"])
+            .args(["--no-cache", "--csds-host", &addr.to_string(), "--ca-file"])
             .arg(ca);
         if verify_flag {
             // The emulator signs with its own key, published as a JWKS.
@@ -559,6 +672,7 @@ fn rss_runs(
     Ok(Rss {
         runs_kib: runs,
         verify_flag,
+        fleet: Fleet::default(),
     })
 }
 
@@ -913,6 +1027,21 @@ fn render(
             let _ = writeln!(body, "|---|---|");
             let _ = writeln!(body, "| `Arc::clone` + drop | {} |", fmt_est(arc));
             let _ = writeln!(body, "| `token()`, fresh cache | {} |", fmt_est(tok));
+            if let Ok(stored) = get("cache", "token-fresh-with-store") {
+                let _ = writeln!(
+                    body,
+                    "| `token()`, fresh cache, a `FileStore` configured (never asked on this path) | {} |",
+                    fmt_est(stored)
+                );
+                rows.push(Row {
+                    target: "3. fresh `token()` with a token store vs without",
+                    ours: fmt_ns(stored.point),
+                    peer: fmt_ns(tok.point),
+                    ratio: format!("{:.2}x", stored.point / tok.point),
+                    goal: "unchanged",
+                    ok: stored.point / tok.point <= 1.1,
+                });
+            }
             rows.push(Row {
                 target: "3. fresh `token()` vs `Arc::clone`",
                 ours: fmt_ns(tok.point),
@@ -1349,6 +1478,55 @@ fn render(
         goal: "< 16 MiB",
         ok: max < RSS_TARGET_KIB,
     });
+
+    // 5b. fleet
+    let _ = writeln!(body, "### A fleet started at once\n");
+    let _ = writeln!(
+        body,
+        "{FLEET} `appjwt token` processes (release build, `--verify jwks`) started at once \
+         against the same `appjwt emulator` on loopback, each on its own (`--no-cache`), \
+         then sharing a `redis-server` started on a free loopback port (`--store \
+         redis://…`, persistence off, a fresh Redis: the first process fetches under the \
+         lease, the others wait for its record). Token requests are the emulator's log \
+         lines; wall time runs from the first spawn to the last exit.\n"
+    );
+    let _ = writeln!(body, "| {FLEET} processes | token requests | wall time |");
+    let _ = writeln!(body, "|---|---|---|");
+    for (label, batch) in [
+        ("each on its own", rss.fleet.without),
+        ("sharing Redis", rss.fleet.with_redis),
+    ] {
+        match batch {
+            Some(b) => {
+                let _ = writeln!(
+                    body,
+                    "| {label} | {} | {:.0} ms |",
+                    b.token_requests,
+                    b.wall.as_secs_f64() * 1e3
+                );
+            }
+            None => {
+                let _ = writeln!(body, "| {label} | not measured | — |");
+            }
+        }
+    }
+    if let Some(note) = &rss.fleet.note {
+        let _ = writeln!(body, "\n{note}");
+    }
+    let _ = writeln!(body);
+    if let (Some(alone), Some(shared)) = (rss.fleet.without, rss.fleet.with_redis) {
+        rows.push(Row {
+            target: "5. token requests of 50 processes started at once, Redis vs none",
+            ours: shared.token_requests.to_string(),
+            peer: alone.token_requests.to_string(),
+            ratio: format!(
+                "{:.2}x the wall time",
+                shared.wall.as_secs_f64() / alone.wall.as_secs_f64()
+            ),
+            goal: "1 request",
+            ok: shared.token_requests == 1,
+        });
+    }
 
     // 6. emulator
     let _ = writeln!(body, "## 6. Emulator throughput\n");
