@@ -366,6 +366,7 @@ mod jwks;
 mod lru;
 mod metrics;
 mod refresh;
+mod registry;
 mod retry;
 mod store;
 mod transport;
@@ -389,6 +390,10 @@ pub use jwks::{
 };
 pub use lp_store::{
     Lease, LeaseOutcome, RecordKey, StoreError, StoreErrorKind, StoreFuture, TokenStore,
+};
+pub use registry::{
+    AppJwtRegistry, AppJwtRegistryBuilder, CredentialError, CredentialFuture, CredentialSource,
+    Credentials, DEFAULT_MAX_ACCOUNTS, RegistryError,
 };
 pub use retry::{FailureMemory, RetryPolicy};
 pub use store::{DEFAULT_LEASE_WAIT, DEFAULT_STORE_TIMEOUT, StoreStatus};

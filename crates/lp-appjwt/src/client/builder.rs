@@ -47,6 +47,7 @@ pub struct AppJwtClientBuilder {
     failure_memory: FailureMemory,
     consumer_cache_size: usize,
     prefetch: bool,
+    shared: Option<super::Shared>,
     token_store: Option<Arc<dyn lp_store::TokenStore>>,
     store_timeout: Duration,
     lease_wait: Duration,
@@ -99,6 +100,7 @@ impl AppJwtClient {
             failure_memory: FailureMemory::default(),
             consumer_cache_size: DEFAULT_CONSUMER_CACHE_SIZE,
             prefetch: false,
+            shared: None,
             token_store: None,
             store_timeout: crate::store::DEFAULT_STORE_TIMEOUT,
             lease_wait: crate::store::DEFAULT_LEASE_WAIT,
@@ -156,6 +158,19 @@ impl AppJwtClientBuilder {
     /// `Retry-After`; default [`SystemClock`].
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// A registry's client: its transport and key-set cache instead of
+    /// this client's own.
+    pub(crate) fn shared(mut self, shared: super::Shared) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// [`clock`](Self::clock) for a clock already shared.
+    pub(crate) fn clock_arc(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -308,9 +323,10 @@ impl AppJwtClientBuilder {
             Some(h) => h,
             None => Host::parse(lp_domain::DEFAULT_CSDS_HOST).map_err(BuildError::InvalidHost)?,
         };
-        let transport: Arc<dyn Transport> = match self.transport {
-            Some(t) => Arc::from(t),
-            None => Arc::from(default_transport()?),
+        let transport: Arc<dyn Transport> = match (&self.shared, self.transport) {
+            (Some(shared), _) => Arc::clone(&shared.transport),
+            (None, Some(t)) => Arc::from(t),
+            (None, None) => Arc::from(default_transport()?),
         };
         let source = self
             .verify_with
@@ -344,14 +360,18 @@ impl AppJwtClientBuilder {
             store,
             refused: std::sync::Mutex::new(None),
             runtime: std::sync::OnceLock::new(),
-            verifier: Verifier::new(VerifierConfig {
-                source,
-                refetch_min_interval: self.jwks_refetch_min_interval,
-                refresh_interval: self.jwks_refresh_interval,
-                max_staleness: self.domain_max_staleness,
-                memory: memory.clone(),
-                transport: Arc::downgrade(&transport),
-            }),
+            owns_verifier: self.shared.is_none(),
+            verifier: match &self.shared {
+                Some(shared) => Arc::clone(&shared.verifier),
+                None => Arc::new(Verifier::new(VerifierConfig {
+                    source,
+                    refetch_min_interval: self.jwks_refetch_min_interval,
+                    refresh_interval: self.jwks_refresh_interval,
+                    max_staleness: self.domain_max_staleness,
+                    memory: memory.clone(),
+                    transport: Arc::downgrade(&transport),
+                })),
+            },
             token: Refresh::new("token", true, memory.clone(), {
                 let me = me.clone();
                 move |progress: Progress| {
@@ -403,7 +423,7 @@ impl AppJwtClientBuilder {
 }
 
 #[cfg(feature = "hyper-transport")]
-fn default_transport() -> Result<Box<dyn Transport>, BuildError> {
+pub(crate) fn default_transport() -> Result<Box<dyn Transport>, BuildError> {
     crate::HyperTransport::builder()
         .build()
         .map(|t| Box::new(t) as Box<dyn Transport>)
@@ -411,6 +431,6 @@ fn default_transport() -> Result<Box<dyn Transport>, BuildError> {
 }
 
 #[cfg(not(feature = "hyper-transport"))]
-fn default_transport() -> Result<Box<dyn Transport>, BuildError> {
+pub(crate) fn default_transport() -> Result<Box<dyn Transport>, BuildError> {
     Err(BuildError::NoTransport)
 }

@@ -29,6 +29,7 @@ use crate::transport::Transport;
 use crate::verify::{Verifier, VerifyWith};
 
 pub use builder::AppJwtClientBuilder;
+pub(crate) use builder::default_transport;
 pub use consumer::{CONSUMER_JWS_EXPIRY_MARGIN, DEFAULT_CONSUMER_CACHE_SIZE};
 pub use status::{Status, TokenState};
 use token::TokenEntry;
@@ -69,6 +70,14 @@ impl Drop for Guard {
     }
 }
 
+/// What a registry's clients share: one transport (one connection pool)
+/// and one key-set cache.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) verifier: Arc<Verifier>,
+}
+
 /// What the clones of a client share.
 struct Inner {
     account: AccountId,
@@ -88,7 +97,10 @@ struct Inner {
     invalidate_min_interval: Duration,
     domain_ttl: Duration,
     domain_max_staleness: Duration,
-    verifier: Verifier,
+    verifier: Arc<Verifier>,
+    /// Whether the key-set cache is this client's alone (else a
+    /// registry's, shut down by it).
+    owns_verifier: bool,
     token: Arc<Refresh<TokenEntry>>,
     domains: Arc<Refresh<DomainMap>>,
     consumers: Keyed<ExtConsumerId, ConsumerJws>,
@@ -324,7 +336,9 @@ impl Inner {
     fn shutdown(&self) {
         self.token.shutdown();
         self.domains.shutdown();
-        self.verifier.shutdown();
+        if self.owns_verifier {
+            self.verifier.shutdown();
+        }
         self.consumers.shutdown();
     }
 }

@@ -9,6 +9,7 @@ mod failures;
 mod flow;
 #[cfg(feature = "hyper-transport")]
 mod hyper;
+mod registry;
 mod secrets;
 mod store;
 mod support;
