@@ -127,14 +127,25 @@ impl fmt::Debug for AppJwt {
 /// and two threads would spend their time passing it back and forth (the
 /// benchmark showed two threads slower than one). Each thread takes its
 /// clones from its own copy instead, so a fresh-cache `token()` writes no
-/// memory another thread reads. A power of two, so picking is a mask.
-const REPLICAS: usize = 8;
+/// memory another thread reads. A power of two, so picking is a mask: one
+/// per CPU (rounded up), at most 8, since more threads than CPUs cannot
+/// all run at once, and every copy costs memory per cached token (a
+/// registry of 10,000 accounts holds 10,000 tokens).
+fn replicas() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .next_power_of_two()
+            .min(8)
+    })
+}
 
 std::thread_local! {
     /// This thread's replica index, handed out round-robin at first use.
     static REPLICA: usize = {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        NEXT.fetch_add(1, Ordering::Relaxed) & (REPLICAS - 1)
+        NEXT.fetch_add(1, Ordering::Relaxed) & (replicas() - 1)
     };
 }
 
@@ -143,13 +154,13 @@ std::thread_local! {
 pub(crate) struct TokenEntry {
     token: AppJwt,
     /// Separate allocations of the same token, one per replica index; see
-    /// [`REPLICAS`].
+    /// [`replicas`].
     replicas: Arc<[AppJwt]>,
 }
 
 impl TokenEntry {
     pub(crate) fn new(token: AppJwt) -> Self {
-        let replicas = (0..REPLICAS)
+        let replicas = (0..replicas())
             .map(|_| AppJwt {
                 inner: Arc::new(AppJwtInner::clone(&token.inner)),
             })
@@ -199,7 +210,7 @@ mod tests {
     #[test]
     fn replicas_are_separate_copies_of_the_same_token() {
         let cached = TokenEntry::new(token("a.b.c"));
-        assert_eq!(cached.replicas.len(), REPLICAS);
+        assert_eq!(cached.replicas.len(), replicas());
         let mut seen: Vec<*const AppJwtInner> = vec![Arc::as_ptr(&cached.token.inner)];
         for r in cached.replicas.iter() {
             assert_eq!(r.secret(), "a.b.c");
@@ -208,7 +219,11 @@ mod tests {
         }
         seen.sort();
         seen.dedup();
-        assert_eq!(seen.len(), REPLICAS + 1, "every copy is its own allocation");
+        assert_eq!(
+            seen.len(),
+            replicas() + 1,
+            "every copy is its own allocation"
+        );
 
         let local = cached.local_token();
         assert!(cached.holds(&local));
