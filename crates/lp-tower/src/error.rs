@@ -21,6 +21,13 @@ pub enum Error<E> {
     InvalidHeader(http::header::InvalidHeaderValue),
     /// The wrapped service failed (connection refused, timeout, ...).
     Service(E),
+    /// A layer over a registry ([`AppJwtLayer::registry`](crate::AppJwtLayer::registry))
+    /// got a request without an [`AccountId`](lp_appjwt::AccountId) in its
+    /// extensions; nothing was sent.
+    NoAccount,
+    /// The registry has no client for the request's account (unknown, or
+    /// its credentials could not be had); nothing was sent.
+    Registry(lp_appjwt::RegistryError),
 }
 
 impl<E: fmt::Display> fmt::Display for Error<E> {
@@ -31,6 +38,10 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             // InvalidHeaderValue's message does not quote the value.
             Error::InvalidHeader(e) => write!(f, "a token cannot be sent as a header: {e}"),
             Error::Service(e) => write!(f, "{e}"),
+            Error::NoAccount => f.write_str(
+                "the request names no account: put an lp_appjwt::AccountId in its extensions",
+            ),
+            Error::Registry(e) => write!(f, "no client for the request's account: {e}"),
         }
     }
 }
@@ -41,8 +52,9 @@ impl<E: StdError + 'static> StdError for Error<E> {
             // Display already carries the cause's message; its source
             // continues the chain.
             Error::Token(e) | Error::ConsumerJws(e) => e.source(),
-            Error::InvalidHeader(_) => None,
+            Error::InvalidHeader(_) | Error::NoAccount => None,
             Error::Service(e) => e.source(),
+            Error::Registry(e) => e.source(),
         }
     }
 }

@@ -130,6 +130,14 @@
 //! the inner service must be `Clone` (hyper-util's client is), as a tower
 //! service called from a future usually is.
 //!
+//! # Many accounts
+//!
+//! [`AppJwtLayer::registry`] takes the tokens from an [`AppJwtRegistry`]
+//! instead of one client: each request names its account with an
+//! [`AccountId`] in its extensions, and the ladder acts on that account's
+//! tokens only. A request without one is [`Error::NoAccount`] and is not
+//! sent; an account the registry cannot serve is [`Error::Registry`].
+//!
 //! # Over the client's own transport
 //!
 //! [`TransportService`] turns an `lp-appjwt` `Transport` (its
@@ -149,6 +157,6 @@ mod transport;
 
 pub use body::ReplayableBody;
 pub use error::Error;
-pub use lp_appjwt::{AppJwtClient, ExtConsumerId, RetryAfter};
+pub use lp_appjwt::{AccountId, AppJwtClient, AppJwtRegistry, ExtConsumerId, RetryAfter};
 pub use service::{AppJwtLayer, AppJwtService, LP_ON_BEHALF, OnBehalfHeader, ResponseFuture};
 pub use transport::TransportService;

@@ -6,7 +6,10 @@ use std::task::{Context, Poll};
 
 use http::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use http::{Extensions, HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
-use lp_appjwt::{AppJwt, AppJwtClient, ConsumerJws, ExtConsumerId, RetryAfter, X_LP_ON_BEHALF};
+use lp_appjwt::{
+    AccountId, AppJwt, AppJwtClient, AppJwtRegistry, ConsumerJws, ExtConsumerId, RetryAfter,
+    X_LP_ON_BEHALF,
+};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -39,12 +42,34 @@ impl OnBehalfHeader {
     }
 }
 
+/// Where a service takes its tokens from.
+#[derive(Debug, Clone)]
+enum Tokens {
+    /// One account's client.
+    One(AppJwtClient),
+    /// A registry: the account is the request's [`AccountId`] extension.
+    Registry(AppJwtRegistry),
+}
+
+impl Tokens {
+    /// The client for a request naming `account` in its extensions.
+    async fn client<E>(self, account: Option<AccountId>) -> Result<AppJwtClient, Error<E>> {
+        match self {
+            Tokens::One(client) => Ok(client),
+            Tokens::Registry(registry) => {
+                let account = account.ok_or(Error::NoAccount)?;
+                registry.client(&account).await.map_err(Error::Registry)
+            }
+        }
+    }
+}
+
 /// A [`tower::Layer`](tower_layer::Layer) that wraps a service in an
 /// [`AppJwtService`]: LivePerson's auth headers on every request, and the
 /// 401 retries. See the crate documentation.
 #[derive(Debug, Clone)]
 pub struct AppJwtLayer {
-    client: AppJwtClient,
+    tokens: Tokens,
     on_behalf: OnBehalfHeader,
 }
 
@@ -53,7 +78,19 @@ impl AppJwtLayer {
     /// shares its caches), the ConsumerJWS in `X-LP-ON-BEHALF`.
     pub fn new(client: AppJwtClient) -> Self {
         AppJwtLayer {
-            client,
+            tokens: Tokens::One(client),
+            on_behalf: OnBehalfHeader::default(),
+        }
+    }
+
+    /// Tokens from `registry`, for the account each request names with an
+    /// [`AccountId`] in its extensions (a request without one is
+    /// [`Error::NoAccount`], and is not sent). Everything else is as with
+    /// [`AppJwtLayer::new`], per account: the 401 ladder invalidates that
+    /// account's AppJWT and ConsumerJWS only.
+    pub fn registry(registry: AppJwtRegistry) -> Self {
+        AppJwtLayer {
+            tokens: Tokens::Registry(registry),
             on_behalf: OnBehalfHeader::default(),
         }
     }
@@ -72,7 +109,7 @@ impl<S> Layer<S> for AppJwtLayer {
     fn layer(&self, inner: S) -> AppJwtService<S> {
         AppJwtService {
             inner,
-            client: self.client.clone(),
+            tokens: self.tokens.clone(),
             on_behalf: self.on_behalf,
         }
     }
@@ -85,7 +122,7 @@ impl<S> Layer<S> for AppJwtLayer {
 #[derive(Debug, Clone)]
 pub struct AppJwtService<S> {
     inner: S,
-    client: AppJwtClient,
+    tokens: Tokens,
     on_behalf: OnBehalfHeader,
 }
 
@@ -132,9 +169,13 @@ where
         // idiom for services that are called from a future).
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let client = self.client.clone();
+        let tokens = self.tokens.clone();
         let on_behalf = self.on_behalf.name();
-        Box::pin(authorized(inner, client, on_behalf, request))
+        let account = request.extensions().get::<AccountId>().cloned();
+        Box::pin(async move {
+            let client = tokens.client(account).await?;
+            authorized(inner, client, on_behalf, request).await
+        })
     }
 }
 

@@ -3,5 +3,6 @@
 
 mod hyper;
 mod ladder;
+mod registry;
 mod support;
 mod transport;

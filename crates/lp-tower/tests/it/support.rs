@@ -57,7 +57,7 @@ impl Fake {
     }
 
     /// Wall time that advances with tokio's clock.
-    fn now(&self) -> SystemTime {
+    pub fn now(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(WALL_START) + self.start.elapsed()
     }
 
@@ -87,7 +87,7 @@ impl Fake {
         .refresh_jitter(Duration::ZERO)
     }
 
-    fn answer(&self, req: &http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+    pub fn answer(&self, req: &http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
         let now = self.now_secs();
         let (status, body) = if req.uri().path().ends_with("/consumer") {
             let n = self.consumer_fetches.fetch_add(1, Ordering::SeqCst);
