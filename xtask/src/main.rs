@@ -297,13 +297,14 @@ fn package(members: &[Member]) -> Result<(), String> {
     run_cargo_owned("package", &args)
 }
 
-/// Cargo treats what comes from a registry as immutable: once it has
+/// Cargo treats what comes from a registry as unchanging: once it has
 /// unpacked `lp-emulator 0.1.0` from the packing overlay and built it, a
 /// later `cargo package` reuses that source and that build although the
-/// crate changed since (the version did not). The next crate's check then
-/// compiles against the old API. So the overlay's unpacked sources and the
-/// builds made from them are dropped first; the crates' own path builds
-/// are kept, and nothing of this exists on a fresh machine.
+/// crate changed since (the version did not, and the unpacked files carry
+/// the tarball's fixed mtime). The next crate's check then compiles against
+/// the old API. So the overlay's unpacked sources and the builds made from
+/// them are dropped first; the crates' own path builds are kept, and
+/// nothing of this exists on a fresh machine.
 fn forget_packed_builds(members: &[Member]) {
     let published: Vec<&str> = members
         .iter()
@@ -329,16 +330,23 @@ fn forget_packed_builds(members: &[Member]) {
         }
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let fingerprints = root.join("../target/debug/.fingerprint");
-    for build in entries(&fingerprints).filter(|p| ours(file_name(p))) {
-        // A build from a registry has a precalculated fingerprint (its
-        // version) instead of the file list of a path build.
-        let from_registry = entries(&build).any(|f| {
-            f.extension().is_some_and(|e| e == "json")
-                && std::fs::read_to_string(&f).is_ok_and(|t| t.contains("\"Precalculated\""))
-        });
-        if from_registry {
-            let _ = std::fs::remove_dir_all(build);
+    let debug = root.join("../target/debug");
+    for build in entries(&debug.join(".fingerprint")).filter(|p| ours(file_name(p))) {
+        // `lp-appjwt-HASH` is a build from the overlay when its dep-info,
+        // `deps/lp_appjwt-HASH.d`, names sources under the overlay's
+        // unpacked folder. (Cargo checks those sources by mtime, and the
+        // unpacked files keep the tarball's old one: never newer.)
+        let name = file_name(&build);
+        let Some((krate, hash)) = name.rsplit_once('-') else {
+            continue;
+        };
+        let dep_info = debug
+            .join("deps")
+            .join(format!("{}-{hash}.d", krate.replace('-', "_")));
+        let from_overlay =
+            std::fs::read_to_string(dep_info).is_ok_and(|t| t.contains("/registry/src/-"));
+        if from_overlay {
+            let _ = std::fs::remove_dir_all(&build);
         }
     }
 }
