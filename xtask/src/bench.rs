@@ -27,14 +27,20 @@ const TIME: &str = "/usr/bin/time";
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut report_only = false;
-    for a in args {
+    let mut runs = 1usize;
+    let usage = "usage: cargo xtask bench [--runs N] [--report-only]";
+    let mut args = args.iter();
+    while let Some(a) = args.next() {
         match a.as_str() {
             "--report-only" => report_only = true,
-            other => {
-                return Err(format!(
-                    "bench: unknown argument {other:?} (usage: cargo xtask bench [--report-only])"
-                ));
+            "--runs" => {
+                runs = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| (1..=10).contains(n))
+                    .ok_or_else(|| format!("bench: --runs takes 1 to 10 ({usage})"))?;
             }
+            other => return Err(format!("bench: unknown argument {other:?} ({usage})")),
         }
     }
     if !Path::new(TIME).exists() {
@@ -55,17 +61,53 @@ pub fn run(args: &[String]) -> Result<(), String> {
             fs::remove_dir_all(&criterion_home)
                 .map_err(|e| format!("cannot clear {}: {e}", criterion_home.display()))?;
         }
-        eprintln!("xtask: == benches == cargo bench -p lp-bench (release)");
-        let status = crate::cargo()
-            .args(["bench", "--package", "lp-bench", "--benches"])
-            .env("CRITERION_HOME", &criterion_home)
-            .status()
-            .map_err(|e| format!("cannot run cargo bench: {e}"))?;
-        if !status.success() {
-            return Err(format!("cargo bench failed ({status})"));
+        // One full run after the other, each in a folder of its own: the
+        // spread of a ratio across runs is what a shared machine's noise
+        // does to it.
+        for run in 1..=runs {
+            eprintln!(
+                "xtask: == benches, run {run} of {runs} == cargo bench -p lp-bench (release)"
+            );
+            let status = crate::cargo()
+                .args(["bench", "--package", "lp-bench", "--benches"])
+                .env("CRITERION_HOME", criterion_home.join(format!("run-{run}")))
+                .status()
+                .map_err(|e| format!("cannot run cargo bench: {e}"))?;
+            if !status.success() {
+                return Err(format!("cargo bench failed ({status})"));
+            }
         }
     }
-    let results = Results::read(&criterion_home)?;
+    let mut run_dirs: Vec<PathBuf> = fs::read_dir(&criterion_home)
+        .map_err(|e| {
+            format!(
+                "no criterion results in {} ({e}); run `cargo xtask bench` without --report-only",
+                criterion_home.display()
+            )
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("run-"))
+        })
+        .collect();
+    run_dirs.sort_by_key(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.trim_start_matches("run-").parse::<usize>().ok())
+            .unwrap_or(0)
+    });
+    let results = run_dirs
+        .iter()
+        .map(|d| Results::read(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    if results.is_empty() {
+        return Err(format!(
+            "no runs in {}; run `cargo xtask bench` without --report-only",
+            criterion_home.display()
+        ));
+    }
 
     eprintln!("xtask: == footprint == cargo tree -e normal");
     let footprint = footprint(&root, &target)?;
@@ -814,14 +856,95 @@ struct Row {
     ok: bool,
 }
 
+/// BENCHMARKS.md from every run's results: the figures of the last run,
+/// and in the summary each row's ratio in every run.
 fn render(
+    m: &Machine,
+    load_after: &str,
+    runs: &[Results],
+    footprint: &[Footprint],
+    rss: &Rss,
+    report_only: bool,
+) -> String {
+    let Some((last, earlier)) = runs.split_last() else {
+        return String::new();
+    };
+    let (mut s, rows, body) = render_run(m, load_after, last, footprint, rss, report_only);
+    let others: Vec<Vec<Row>> = earlier
+        .iter()
+        .map(|r| render_run(m, load_after, r, footprint, rss, report_only).1)
+        .collect();
+    let n = runs.len();
+    if n > 1 {
+        let _ = writeln!(
+            s,
+            "- Runs: {n} full runs of the benches, one after the other. The figures are \
+             the last run's; the summary's last column gives the ratio of each run, \
+             first to last, so its spread shows what the machine's noise does to it \
+             (footprint, memory and the fleet are measured once).\n"
+        );
+    }
+    let _ = writeln!(s, "## Summary\n");
+    if n > 1 {
+        let _ = writeln!(
+            s,
+            "| target | ours | peer / reference | ratio | goal | met? | ratio in each of {n} runs |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    } else {
+        let _ = writeln!(
+            s,
+            "| target | ours | peer / reference | ratio | goal | met? |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|");
+    }
+    for row in &rows {
+        let mut line = format!(
+            "| {} | {} | {} | {} | {} | {} |",
+            row.target,
+            row.ours,
+            row.peer,
+            row.ratio,
+            row.goal,
+            if row.goal == "(reported)" {
+                "—"
+            } else {
+                met(row.ok)
+            }
+        );
+        if n > 1 {
+            let each: Vec<String> = others
+                .iter()
+                .map(|run| {
+                    run.iter()
+                        .find(|o| o.target == row.target)
+                        .map_or_else(|| "—".to_owned(), |o| short_ratio(&o.ratio))
+                })
+                .chain(std::iter::once(short_ratio(&row.ratio)))
+                .collect();
+            line.push_str(&format!(" {} |", each.join(" / ")));
+        }
+        let _ = writeln!(s, "{line}");
+    }
+    s.push('\n');
+    s.push_str(&body);
+    s
+}
+
+/// A ratio cell without its parenthesised detail, for the per-run column.
+fn short_ratio(ratio: &str) -> String {
+    ratio.split(" (").next().unwrap_or(ratio).to_owned()
+}
+
+/// One run's report: the header, the summary rows and the sections.
+fn render_run(
     m: &Machine,
     load_after: &str,
     r: &Results,
     footprint: &[Footprint],
     rss: &Rss,
     report_only: bool,
-) -> String {
+) -> (String, Vec<Row>, String) {
     // Missing estimates are rendered as an error line rather than aborting,
     // so a partial run still shows what it measured.
     let get = |g: &str, id: &str| r.get(g, id);
@@ -1656,31 +1779,7 @@ fn render(
              cannot show real scaling.\n"
         );
     }
-    let _ = writeln!(s, "## Summary\n");
-    let _ = writeln!(
-        s,
-        "| target | ours | peer / reference | ratio | goal | met? |"
-    );
-    let _ = writeln!(s, "|---|---|---|---|---|---|");
-    for row in &rows {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} |",
-            row.target,
-            row.ours,
-            row.peer,
-            row.ratio,
-            row.goal,
-            if row.goal == "(reported)" {
-                "—"
-            } else {
-                met(row.ok)
-            }
-        );
-    }
-    s.push('\n');
-    s.push_str(&body);
-    s
+    (s, rows, body)
 }
 
 #[cfg(test)]
