@@ -1831,6 +1831,49 @@ mod tests {
     }
 
     #[test]
+    fn several_runs_give_each_rows_ratio_in_every_run() {
+        let (home_a, a) = results("run-a");
+        let (home_b, b) = results("run-b");
+        // The cold-start rows need no criterion estimate; the second run's
+        // cold v1 start took longer.
+        let cold = |v1: f64| {
+            format!(
+                r#"{{"rounds":12,"v1_lookup":{{"median_rtt":{v1},"min_rtt":6.2,"max_rtt":6.9}},"v2_lookup":{{"median_rtt":6.3,"min_rtt":6.2,"max_rtt":6.4}},"peer_lookup":{{"median_rtt":6.3,"min_rtt":6.2,"max_rtt":6.4}},"warm_off":{{"median_ns":3e8,"min_ns":3e8,"max_ns":3e8}},"warm_on":{{"median_ns":8e3,"min_ns":8e3,"max_ns":8e3}}}}"#
+            )
+        };
+        for (home, v1) in [(&home_a, 6.3), (&home_b, 6.615)] {
+            fs::create_dir_all(home.join("coldstart")).unwrap();
+            fs::write(home.join("coldstart").join("summary.json"), cold(v1)).unwrap();
+        }
+        let machine = Machine {
+            date: "d".into(),
+            cores: 2,
+            arch: "x".into(),
+            cpu: "c".into(),
+            rustc: "r".into(),
+            commit: "h".into(),
+            load_before: "0".into(),
+        };
+        let rss = Rss {
+            runs_kib: vec![9000],
+            verify_flag: true,
+            fleet: Fleet::default(),
+        };
+        let md = render(&machine, "0", &[a, b], &[], &rss, true);
+        assert!(md.contains("ratio in each of 2 runs"), "{md}");
+        let row = md
+            .lines()
+            .find(|l| l.starts_with("| 3c. cold v1"))
+            .unwrap_or_else(|| panic!("no row: {md}"));
+        assert!(row.ends_with("| 1.00x / 1.05x |"), "{row}");
+        let one = render(&machine, "0", &[results("run-c").1], &[], &rss, true);
+        assert!(!one.contains("in each of"), "{one}");
+        for home in [home_a, home_b] {
+            let _ = fs::remove_dir_all(home);
+        }
+    }
+
+    #[test]
     fn the_interleaved_table_shows_medians_spreads_and_verdicts() {
         let (home, r) = results("table");
         let table = interleaved_decode(&r);
