@@ -657,13 +657,16 @@ impl<T: Send + Sync + 'static> Refresh<T> {
     /// failure may still ask callers to wait, or no longer).
     pub(crate) fn failing(&self) -> bool {
         let state = lock(&self.state);
-        let now = Instant::now();
-        let usable = self
-            .current
+        !self.holds_usable(Instant::now()) && state.failure.is_some()
+    }
+
+    /// Whether the stored value is usable at `now`, by both clocks.
+    fn holds_usable(&self, now: Instant) -> bool {
+        let wall = self.memory.clock.now();
+        self.current
             .load()
             .as_ref()
-            .is_some_and(|v| v.is_usable(now));
-        !usable && state.failure.is_some()
+            .is_some_and(|v| v.is_usable_at(now, wall))
     }
 
     /// Starts a fetch in the background when no usable value is stored,
@@ -672,12 +675,7 @@ impl<T: Send + Sync + 'static> Refresh<T> {
     pub(crate) fn prime(self: &Arc<Self>) -> bool {
         let mut state = lock(&self.state);
         let now = Instant::now();
-        let usable = self
-            .current
-            .load()
-            .as_ref()
-            .is_some_and(|v| v.is_usable(now));
-        if usable || !self.may_start(&state, now) {
+        if self.holds_usable(now) || !self.may_start(&state, now) {
             return false;
         }
         let (progress, to_abort) = self.start(&mut state);
