@@ -356,12 +356,6 @@ struct Registry {
     making: Mutex<HashMap<AccountId, Arc<OnceCell<AppJwtClient>>>>,
 }
 
-impl Drop for Registry {
-    fn drop(&mut self) {
-        self.shared.verifier.shutdown();
-    }
-}
-
 impl fmt::Debug for AppJwtRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppJwtRegistry")
@@ -433,10 +427,14 @@ impl AppJwtRegistry {
             })
             .await
             .cloned();
+        // Done with, made or failed: a failure must not leave a cell per
+        // account asked for (accounts may come from requests); a caller
+        // still waiting on this cell makes the client itself.
         let mut making = lock(&self.inner.making);
-        if making.get(account).is_some_and(|c| Arc::ptr_eq(c, &cell)) && cell.initialized() {
+        if making.get(account).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
             making.remove(account);
         }
+        drop(making);
         made
     }
 
@@ -515,5 +513,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     match m.lock() {
         Ok(guard) => guard,
         Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unknown_accounts_leave_nothing_behind() {
+        let transport = |_req: http::Request<Vec<u8>>| async {
+            Err::<http::Response<Vec<u8>>, _>(crate::TransportError::connect())
+        };
+        let registry = AppJwtRegistry::builder()
+            .transport(transport)
+            .build()
+            .unwrap();
+        for n in 0..100u32 {
+            let account = AccountId::new((1000 + n).to_string()).unwrap();
+            let err = registry.token(&account).await.unwrap_err();
+            assert!(matches!(err, RegistryError::UnknownAccount(_)), "{err:?}");
+        }
+        assert!(lock(&registry.inner.making).is_empty());
+        assert!(registry.is_empty());
     }
 }

@@ -135,6 +135,12 @@ pub(crate) struct VerifierConfig {
     pub(crate) transport: Weak<dyn Transport>,
 }
 
+impl Drop for Verifier {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
 impl Verifier {
     pub(crate) fn new(config: VerifierConfig) -> Self {
         Verifier {
@@ -157,6 +163,8 @@ impl Verifier {
 
     /// Stops the key sets' background refreshes.
     pub(crate) fn shutdown(&self) {
+        // (Also on drop: a registry's cache is shared by its clients, and
+        // stops when the last of them and the registry are gone.)
         self.sets.shutdown();
     }
 

@@ -171,7 +171,10 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         let tokens = self.tokens.clone();
         let on_behalf = self.on_behalf.name();
-        let account = request.extensions().get::<AccountId>().cloned();
+        let account = match &tokens {
+            Tokens::One(_) => None,
+            Tokens::Registry(_) => request.extensions().get::<AccountId>().cloned(),
+        };
         Box::pin(async move {
             let client = tokens.client(account).await?;
             authorized(inner, client, on_behalf, request).await
