@@ -99,7 +99,7 @@ struct Inner {
     domain_max_staleness: Duration,
     verifier: Arc<Verifier>,
     /// Whether the key-set cache is this client's alone (else a
-    /// registry's, shut down by it).
+    /// registry's, which stops when its last holder is dropped).
     owns_verifier: bool,
     token: Arc<Refresh<TokenEntry>>,
     domains: Arc<Refresh<DomainMap>>,
