@@ -9,7 +9,7 @@ use std::time::SystemTime;
 /// clock, so a wall-clock jump never makes a cached token look fresh.
 ///
 /// Any `Fn() -> SystemTime` closure is a clock.
-pub trait Clock: Send + Sync + 'static {
+pub trait Clock: std::any::Any + Send + Sync {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
 
@@ -38,6 +38,34 @@ impl Clock for SystemClock {
     fn now_coarse(&self) -> SystemTime {
         coarse_now()
     }
+}
+
+/// [`SystemClock::now_coarse`] in nanoseconds since the Unix epoch, for the
+/// fresh path of the caches (`u64::MAX` when it cannot be read, so that
+/// nothing passes for fresh).
+#[cfg(target_os = "linux")]
+#[inline]
+pub(crate) fn coarse_epoch_nanos() -> u64 {
+    use nix::time::{ClockId, clock_gettime};
+    match clock_gettime(ClockId::CLOCK_REALTIME_COARSE) {
+        Ok(t) => u64::try_from(t.tv_sec())
+            .ok()
+            .and_then(|s| s.checked_mul(1_000_000_000))
+            .zip(u64::try_from(t.tv_nsec()).ok())
+            .and_then(|(s, ns)| s.checked_add(ns))
+            .unwrap_or(u64::MAX),
+        Err(_) => u64::MAX,
+    }
+}
+
+/// [`SystemClock::now_coarse`] in nanoseconds since the Unix epoch.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn coarse_epoch_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(u64::MAX, |d| {
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+        })
 }
 
 #[cfg(target_os = "linux")]

@@ -31,8 +31,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
@@ -40,7 +41,7 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock, coarse_epoch_nanos};
 use crate::error::Error;
 use crate::metrics;
 use crate::retry::{FailureMemory, RetryPolicy};
@@ -63,10 +64,34 @@ pub(crate) struct Stamped<T> {
     /// sleeps, the wall clock does not, so a value is fresh (or usable)
     /// only while both say so.
     walls: Option<(SystemTime, SystemTime)>,
-    /// Cleared by the cell's own timer when `fresh_until` passes. While it
-    /// is set and the coarse wall clock agrees, a read of a scheduled cell
-    /// needs no precise clock.
-    fresh_flag: AtomicBool,
+    /// The deadlines of `walls` less [`COARSE_SLACK`], in nanoseconds
+    /// since the Unix epoch, for the comparison with the coarse wall clock
+    /// on the lock-free path (0: never taken that way).
+    coarse_walls: (u64, u64),
+    /// How far the cell's own timer has gone: [`FRESH`] until `fresh_until`
+    /// passes, then [`DUE`] until `usable_until` passes, then [`GONE`].
+    /// Together with the coarse wall clock it lets a read of a scheduled
+    /// cell go without a precise clock; see [`Refresh::at_once`].
+    phase: AtomicU8,
+}
+
+/// [`Stamped::phase`]: the timer has not reached `fresh_until` yet.
+const FRESH: u8 = 0;
+/// [`Stamped::phase`]: past `fresh_until`, not yet past `usable_until`.
+const DUE: u8 = 1;
+/// [`Stamped::phase`]: past `usable_until`.
+const GONE: u8 = 2;
+
+/// How far the coarse wall clock may lag the real one: it is the time of
+/// the last timer tick, one tick (1/HZ: 10 ms at the lowest HZ Linux
+/// offers) behind at most. The lock-free path stops this much before each
+/// wall deadline, so the lag can never carry a value past it.
+const COARSE_SLACK: Duration = Duration::from_millis(20);
+
+/// Nanoseconds since the Unix epoch (0 before it, `u64::MAX` past 2554).
+fn epoch_nanos(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 impl<T> Stamped<T> {
@@ -85,7 +110,8 @@ impl<T> Stamped<T> {
             usable_until,
             used: AtomicBool::new(false),
             walls: None,
-            fresh_flag: AtomicBool::new(true),
+            coarse_walls: (0, 0),
+            phase: AtomicU8::new(FRESH),
         }
     }
 
@@ -96,7 +122,10 @@ impl<T> Stamped<T> {
             let left = t.saturating_duration_since(now);
             wall.checked_add(left).unwrap_or(wall)
         };
-        self.walls = Some((on_wall(self.fresh_until), on_wall(self.usable_until)));
+        let (fresh, usable) = (on_wall(self.fresh_until), on_wall(self.usable_until));
+        let coarse = |t: SystemTime| epoch_nanos(t.checked_sub(COARSE_SLACK).unwrap_or(wall));
+        self.walls = Some((fresh, usable));
+        self.coarse_walls = (coarse(fresh), coarse(usable));
         self
     }
 
@@ -230,6 +259,9 @@ pub(crate) struct Refresh<T> {
     name: &'static str,
     scheduled: bool,
     memory: Memory,
+    /// Whether `memory.clock` is [`SystemClock`], whose coarse time the
+    /// lock-free path then reads directly, without the dynamic call.
+    system_clock: bool,
     fetcher: Box<dyn Fetcher<T>>,
     current: ArcSwapOption<Stamped<T>>,
     /// Whether the cell's own task (a fetch, or a refresher asleep until
@@ -280,9 +312,11 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         memory: Memory,
         fetcher: impl Fetcher<T>,
     ) -> Arc<Self> {
+        let system_clock = (&*memory.clock as &dyn std::any::Any).is::<SystemClock>();
         Arc::new(Refresh {
             name,
             scheduled,
+            system_clock,
             memory,
             fetcher: Box::new(fetcher),
             current: ArcSwapOption::empty(),
@@ -303,20 +337,54 @@ impl<T: Send + Sync + 'static> Refresh<T> {
     /// fresh, or it is usable and the cell's own task sees to its refresh
     /// (so the caller has nothing to start). A read of the value.
     ///
-    /// A scheduled cell's value whose freshness its timer has not ended is
-    /// checked against the coarse wall clock alone (no monotonic read):
-    /// the timer covers a wall clock set back, the wall clock a timer that
-    /// a suspended machine held back.
+    /// A scheduled cell's value is checked without a precise clock while
+    /// its timer has not ended the phase the value is in: a fresh one
+    /// against its wall `fresh_until`, a due one (the task refreshing it)
+    /// against its wall `usable_until`, each on the coarse wall clock and
+    /// [`COARSE_SLACK`] early. The timer covers a wall clock set back, the
+    /// wall clock a timer that a suspended machine held back. A due value
+    /// thus costs a caller what a fresh one does.
+    #[inline]
     pub(crate) fn at_once(&self, value: &Stamped<T>) -> bool {
-        if self.scheduled
-            && value.fresh_flag.load(Ordering::Relaxed)
-            && value
-                .walls
-                .is_some_and(|(fresh, _)| self.memory.clock.now_coarse() < fresh)
-        {
-            value.mark_used();
-            return true;
+        if self.scheduled {
+            let phase = value.phase.load(Ordering::Relaxed);
+            let limit = match phase {
+                FRESH => value.coarse_walls.0,
+                DUE if self.in_charge.load(Ordering::Acquire) => value.coarse_walls.1,
+                _ => 0,
+            };
+            if limit != 0 && self.coarse_nanos() < limit {
+                if phase == DUE {
+                    metrics::stale_served(self.name);
+                }
+                value.mark_used();
+                return true;
+            }
         }
+        self.at_once_precise(value)
+    }
+
+    /// The coarse wall clock in nanoseconds since the Unix epoch
+    /// (`u64::MAX` when it cannot be read, so nothing passes for fresh).
+    #[inline]
+    fn coarse_nanos(&self) -> u64 {
+        if self.system_clock {
+            coarse_epoch_nanos()
+        } else {
+            match self
+                .memory
+                .clock
+                .now_coarse()
+                .duration_since(SystemTime::UNIX_EPOCH)
+            {
+                Ok(d) => u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+                Err(_) => u64::MAX,
+            }
+        }
+    }
+
+    /// [`Refresh::at_once`] on both precise clocks.
+    fn at_once_precise(&self, value: &Stamped<T>) -> bool {
         let now = Instant::now();
         let wall = self.memory.clock.now();
         // Due by the wall clock alone (the machine slept): the cell's task
@@ -504,13 +572,13 @@ impl<T: Send + Sync + 'static> Refresh<T> {
             armed: true,
         };
         loop {
-            let outcome = fetch.await;
+            let outcome = self.watching(fetch).await;
             let Some(wake_at) = self.publish(id, outcome) else {
                 guard.armed = false;
                 return;
             };
-            tokio::time::sleep_until(wake_at).await;
-            self.end_freshness();
+            self.watching(tokio::time::sleep_until(wake_at)).await;
+            self.end_phase();
             match self.wake(id) {
                 Some((next_id, next)) => {
                     id = next_id;
@@ -596,12 +664,50 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         wake_at
     }
 
-    /// Clears the fresh flag of the stored value once its `fresh_until`
-    /// has passed, so that reads take the clock-checked path.
-    fn end_freshness(&self) {
+    /// Runs `work` (a fetch, or the sleep until the next one) and moves
+    /// the stored value's [`Stamped::phase`] on time as its deadlines pass
+    /// meanwhile: the lock-free path relies on it.
+    async fn watching<F: Future>(&self, work: F) -> F::Output {
+        let mut work = std::pin::pin!(work);
+        loop {
+            let next =
+                self.current
+                    .load()
+                    .as_ref()
+                    .and_then(|v| match v.phase.load(Ordering::Relaxed) {
+                        FRESH => Some(v.fresh_until),
+                        DUE => Some(v.usable_until),
+                        _ => None,
+                    });
+            let Some(next) = next else {
+                return work.await;
+            };
+            let mut timer = std::pin::pin!(tokio::time::sleep_until(next));
+            let done = std::future::poll_fn(|cx| match work.as_mut().poll(cx) {
+                Poll::Ready(out) => Poll::Ready(Some(out)),
+                Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
+            })
+            .await;
+            if let Some(out) = done {
+                return out;
+            }
+            self.end_phase();
+        }
+    }
+
+    /// Moves the stored value's [`Stamped::phase`] to where its deadlines
+    /// put it now ([`DUE`] past `fresh_until`, [`GONE`] past
+    /// `usable_until`), never back.
+    fn end_phase(&self) {
         if let Some(value) = self.current.load().as_ref() {
-            if !value.is_fresh(Instant::now()) {
-                value.fresh_flag.store(false, Ordering::Relaxed);
+            let now = Instant::now();
+            if !value.is_usable(now) {
+                value.phase.store(GONE, Ordering::Relaxed);
+            } else if !value.is_fresh(now) {
+                let _ =
+                    value
+                        .phase
+                        .compare_exchange(FRESH, DUE, Ordering::Relaxed, Ordering::Relaxed);
             }
         }
     }
@@ -706,7 +812,7 @@ impl<T: Send + Sync + 'static> Refresh<T> {
             value.usable_until,
         )
         .anchored(now, self.memory.clock.now());
-        due.fresh_flag.store(false, Ordering::Relaxed);
+        due.phase.store(DUE, Ordering::Relaxed);
         due.used.store(true, Ordering::Relaxed);
         self.current.store(Some(Arc::new(due)));
         let mut to_abort = None;

@@ -1,6 +1,7 @@
 //! The token handed out ([`AppJwt`]) and the token cell's value, with the
 //! per-thread copies that keep the fresh path free of shared writes.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -142,11 +143,25 @@ fn replicas() -> usize {
 }
 
 std::thread_local! {
-    /// This thread's replica index, handed out round-robin at first use.
-    static REPLICA: usize = {
+    /// This thread's replica index, handed out round-robin at first use
+    /// (`usize::MAX` until then). A `const` thread-local without `Drop`
+    /// needs no lazy-initialisation check on access.
+    static REPLICA: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// This thread's replica index.
+#[inline]
+fn replica() -> usize {
+    REPLICA.with(|r| {
+        let index = r.get();
+        if index != usize::MAX {
+            return index;
+        }
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        NEXT.fetch_add(1, Ordering::Relaxed) & (replicas() - 1)
-    };
+        let index = NEXT.fetch_add(1, Ordering::Relaxed) & (replicas() - 1);
+        r.set(index);
+        index
+    })
 }
 
 /// The token cell's value: a token and its per-thread copies.
@@ -174,9 +189,9 @@ impl TokenEntry {
     }
 
     /// A clone of the token from this thread's replica.
+    #[inline]
     pub(crate) fn local_token(&self) -> AppJwt {
-        let index = REPLICA.with(|i| *i);
-        self.replicas.get(index).unwrap_or(&self.token).clone()
+        self.replicas.get(replica()).unwrap_or(&self.token).clone()
     }
 
     /// Whether `token` is one of this entry's copies.

@@ -60,6 +60,26 @@ fn error(answer: &Answer) -> Option<Error> {
 /// A cell over a fresh [`Source`]; `owner` stands for the client: the
 /// fetch holds it only weakly.
 fn cell(scheduled: bool) -> (Arc<Refresh<u32>>, Arc<Source>, Arc<()>) {
+    cell_on(scheduled, Arc::new(SystemTime::now))
+}
+
+/// A wall clock that moves with tokio's (paused) clock, plus a skew a test
+/// sets: forward for a suspend (the monotonic clock stopped, the wall
+/// clock did not), back for a wall clock set back.
+fn wall_clock() -> (Arc<dyn Clock>, Arc<std::sync::atomic::AtomicI64>) {
+    let skew_ms = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let (start, wall) = (Instant::now(), SystemTime::now());
+    let skew = Arc::clone(&skew_ms);
+    let clock = move || {
+        let ms = skew.load(Ordering::SeqCst);
+        let at = wall + start.elapsed();
+        let by = Duration::from_millis(ms.unsigned_abs());
+        if ms >= 0 { at + by } else { at - by }
+    };
+    (Arc::new(clock), skew_ms)
+}
+
+fn cell_on(scheduled: bool, clock: Arc<dyn Clock>) -> (Arc<Refresh<u32>>, Arc<Source>, Arc<()>) {
     let source = Arc::new(Source {
         calls: AtomicUsize::new(0),
         script: Mutex::new(VecDeque::new()),
@@ -71,7 +91,7 @@ fn cell(scheduled: bool) -> (Arc<Refresh<u32>>, Arc<Source>, Arc<()>) {
     let memory = Memory {
         retry: RetryPolicy::default(),
         failures: FailureMemory::default(),
-        clock: Arc::new(SystemTime::now),
+        clock,
     };
     let cell = Refresh::new("test", scheduled, memory, move |_p: Progress| {
         let _owner = weak_owner.upgrade()?;
@@ -317,4 +337,77 @@ async fn a_due_value_is_taken_without_the_lock_only_while_the_cell_sees_to_it() 
     assert!(!cell.at_once(&value(&cell)));
     tokio::time::advance(10 * S).await;
     assert!(!cell.at_once(&value(&cell)), "unusable");
+}
+
+/// The phase the cell's timer gave the stored value.
+fn phase(cell: &Arc<Refresh<u32>>) -> u8 {
+    cell.peek()
+        .as_ref()
+        .map_or(GONE, |v| v.phase.load(Ordering::SeqCst))
+}
+
+fn at_once(cell: &Arc<Refresh<u32>>) -> bool {
+    cell.peek().as_ref().is_some_and(|v| cell.at_once(v))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_due_value_is_taken_without_a_clock_read_only_until_its_end() {
+    let (clock, skew_ms) = wall_clock();
+    let (cell, source, _owner) = cell_on(true, clock);
+    source.script([Answer::Value(1), Answer::Value(2)]);
+    get(&cell).await.unwrap();
+    assert_eq!((phase(&cell), at_once(&cell)), (FRESH, true));
+    // With the wall clock an hour back, only the cell's timer (on the
+    // monotonic clock) can end each phase.
+    skew_ms.store(-3_600_000, Ordering::SeqCst);
+    *lock(&source.delay) = 30 * S;
+    tokio::time::sleep(10 * S).await;
+    settle().await;
+    assert_eq!(source.calls(), 2, "the timer started the refresh");
+    assert_eq!((phase(&cell), at_once(&cell)), (DUE, true), "due, usable");
+    tokio::time::sleep(10 * S - Duration::from_millis(1)).await;
+    settle().await;
+    assert_eq!((phase(&cell), at_once(&cell)), (DUE, true), "1 ms left");
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    settle().await;
+    assert_eq!(phase(&cell), GONE, "ended while the fetch still runs");
+    assert!(!at_once(&cell), "never served past usable_until");
+    tokio::time::sleep(20 * S).await;
+    settle().await;
+    assert_eq!(get(&cell).await.unwrap(), 2);
+    assert_eq!((phase(&cell), source.calls()), (FRESH, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_suspend_a_due_value_is_refused_by_the_wall_clock() {
+    let (clock, skew_ms) = wall_clock();
+    let (cell, source, _owner) = cell_on(true, clock);
+    get(&cell).await.unwrap();
+    *lock(&source.delay) = 30 * S;
+    tokio::time::sleep(10 * S).await;
+    settle().await;
+    assert_eq!((phase(&cell), at_once(&cell)), (DUE, true));
+    // The machine slept 9 s (the timer knows nothing of it): 1 s left on
+    // the wall clock, still usable.
+    skew_ms.store(9_000, Ordering::SeqCst);
+    assert!(at_once(&cell));
+    // 15 ms left: inside the coarse clock's slack, so the precise path
+    // decides, and still takes it.
+    skew_ms.store(9_985, Ordering::SeqCst);
+    assert!(at_once(&cell));
+    skew_ms.store(10_000, Ordering::SeqCst);
+    assert_eq!(phase(&cell), DUE, "the timer still sleeps");
+    assert!(!at_once(&cell), "past usable_until on the wall clock");
+}
+
+#[test]
+fn the_lock_free_path_stops_short_of_each_wall_deadline() {
+    let now = Instant::now();
+    let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let v = Stamped::new(7, now, now + 10 * S, now + 20 * S).anchored(now, wall);
+    let nanos = |t: SystemTime| epoch_nanos(t - COARSE_SLACK);
+    assert_eq!(v.coarse_walls, (nanos(wall + 10 * S), nanos(wall + 20 * S)));
+    // A deadline within the slack of the epoch is never taken lock-free.
+    let early = Stamped::new(7, now, now, now).anchored(now, SystemTime::UNIX_EPOCH);
+    assert_eq!(early.coarse_walls, (0, 0));
 }
