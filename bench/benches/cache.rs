@@ -15,8 +15,15 @@ use lp_bench::{ACCOUNT, CLIENT_ID, CLIENT_SECRET, SignedFixture, poll_ready};
 /// A client whose transport answers every request with the same valid token
 /// signed by the emulator's key, with that token already cached; with
 /// `store`, a token store behind the cache (which the fresh path must not
-/// touch).
-fn warm_client(fixture: &SignedFixture, store: Option<lp_store::FileStore>) -> AppJwtClient {
+/// touch). The client's cells keep their tasks on `rt`, which must outlive
+/// the measurement, as a service's runtime does: with its runtime gone a
+/// cell has no timer watching its value, and every call takes the precise
+/// path.
+fn warm_client(
+    rt: &tokio::runtime::Runtime,
+    fixture: &SignedFixture,
+    store: Option<lp_store::FileStore>,
+) -> AppJwtClient {
     let body = format!(
         r#"{{"access_token":"{}","token_type":"Bearer"}}"#,
         fixture.token
@@ -44,10 +51,6 @@ fn warm_client(fixture: &SignedFixture, store: Option<lp_store::FileStore>) -> A
     }
     let client = builder.build().expect("client");
     // The first call fetches (through the fake) and fills the cache.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
     let first = rt.block_on(client.token()).expect("first token");
     assert!(first.is_verified());
     client
@@ -79,10 +82,10 @@ fn run_threads(client: &AppJwtClient, threads: usize, iters: u64) -> Duration {
 fn cache(c: &mut Criterion) {
     let rt = lp_bench::runtime(1).expect("runtime");
     let fixture = lp_bench::signed_fixture(&rt).expect("signed fixture");
-    drop(rt);
-    let client = warm_client(&fixture, None);
+    let client = warm_client(&rt, &fixture, None);
     let dir = std::env::temp_dir().join(format!("lp-bench-store-{}", std::process::id()));
     let stored = warm_client(
+        &rt,
         &fixture,
         Some(lp_store::FileStore::open(&dir).expect("file store")),
     );

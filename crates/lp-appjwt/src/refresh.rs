@@ -29,9 +29,11 @@
 //! Time is tokio's monotonic clock, so tests drive the whole thing with a
 //! paused clock.
 
+use std::any::Any;
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
@@ -68,19 +70,14 @@ pub(crate) struct Stamped<T> {
     /// since the Unix epoch, for the comparison with the coarse wall clock
     /// on the lock-free path (0: never taken that way).
     coarse_walls: (u64, u64),
-    /// How far the cell's own timer has gone: [`FRESH`] until `fresh_until`
-    /// passes, then [`DUE`] until `usable_until` passes, then [`GONE`].
-    /// Together with the coarse wall clock it lets a read of a scheduled
-    /// cell go without a precise clock; see [`Refresh::at_once`].
-    phase: AtomicU8,
+    /// Set by the cell's task when `usable_until` passes, or when the task
+    /// ends and so no longer watches that deadline: from then on reads take
+    /// the precise path. Until then the task's timer stands for the
+    /// monotonic deadline on the lock-free path (see [`Refresh::at_once`]).
+    /// Written at most once per value, and never when a refresh begins, so
+    /// the readers' cache lines stay valid while the token is refreshed.
+    ended: AtomicBool,
 }
-
-/// [`Stamped::phase`]: the timer has not reached `fresh_until` yet.
-const FRESH: u8 = 0;
-/// [`Stamped::phase`]: past `fresh_until`, not yet past `usable_until`.
-const DUE: u8 = 1;
-/// [`Stamped::phase`]: past `usable_until`.
-const GONE: u8 = 2;
 
 /// How far the coarse wall clock may lag the real one: it is the time of
 /// the last timer tick, one tick (1/HZ: 10 ms at the lowest HZ Linux
@@ -111,7 +108,7 @@ impl<T> Stamped<T> {
             used: AtomicBool::new(false),
             walls: None,
             coarse_walls: (0, 0),
-            phase: AtomicU8::new(FRESH),
+            ended: AtomicBool::new(false),
         }
     }
 
@@ -264,13 +261,20 @@ pub(crate) struct Refresh<T> {
     system_clock: bool,
     fetcher: Box<dyn Fetcher<T>>,
     current: ArcSwapOption<Stamped<T>>,
+    /// This cell's number, never given to another cell of the process, so
+    /// that a thread's cached copy of a value ([`Refresh::with_current`])
+    /// is never taken for another cell's.
+    id: u64,
+    /// Counts the stores into `current`; bumped after each, so a thread's
+    /// cached copy made at an older count is known to be stale.
+    stores: AtomicU64,
     /// Whether the cell's own task (a fetch, or a refresher asleep until
     /// its time) sees to the stored value, so that a caller may take a due
     /// but usable value without the lock: mirrors `state.task.is_some()`.
     in_charge: AtomicBool,
-    state: Mutex<State<T>>,
+    state: Apart<Mutex<State<T>>>,
     /// Woken at every outcome of a fetch (value, error, or abandoned).
-    outcome: Notify,
+    outcome: Apart<Notify>,
 }
 
 struct State<T> {
@@ -292,11 +296,44 @@ struct Task {
     fetching: Option<Progress>,
 }
 
+/// A field on cache lines of its own. The lock and the waiters' list are
+/// written whenever a fetch starts or ends; apart, those writes leave the
+/// lines of the fields the lock-free path reads (the stored value, the
+/// `in_charge` flag) valid in every reader's cache.
+#[repr(align(128))]
+struct Apart<T>(T);
+
+impl<T> std::ops::Deref for Apart<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     match m.lock() {
         Ok(guard) => guard,
         Err(poisoned) => poisoned.into_inner(),
     }
+}
+
+/// Cell numbers ([`Refresh::id`]); 0 is never given.
+static NEXT_CELL: AtomicU64 = AtomicU64::new(1);
+
+/// How many cells' values a thread keeps copies of; a power of two.
+const LOCAL_SLOTS: usize = 4;
+
+/// A thread's copy of one cell's value.
+struct Local {
+    cell: u64,
+    stores: u64,
+    value: Arc<dyn Any + Send + Sync>,
+}
+
+std::thread_local! {
+    /// This thread's copies, one slot per cell number modulo the length.
+    static LOCAL: RefCell<[Option<Local>; LOCAL_SLOTS]> =
+        const { RefCell::new([None, None, None, None]) };
 }
 
 /// What a caller does after looking at the state.
@@ -320,16 +357,18 @@ impl<T: Send + Sync + 'static> Refresh<T> {
             memory,
             fetcher: Box::new(fetcher),
             current: ArcSwapOption::empty(),
+            id: NEXT_CELL.fetch_add(1, Ordering::Relaxed),
+            stores: AtomicU64::new(0),
             in_charge: AtomicBool::new(false),
-            state: Mutex::new(State {
+            state: Apart(Mutex::new(State {
                 task: None,
                 failure: None,
                 consecutive_failures: 0,
                 generation: 0,
                 last: None,
                 next_id: 0,
-            }),
-            outcome: Notify::new(),
+            })),
+            outcome: Apart(Notify::new()),
         })
     }
 
@@ -337,31 +376,53 @@ impl<T: Send + Sync + 'static> Refresh<T> {
     /// fresh, or it is usable and the cell's own task sees to its refresh
     /// (so the caller has nothing to start). A read of the value.
     ///
-    /// A scheduled cell's value is checked without a precise clock while
-    /// its timer has not ended the phase the value is in: a fresh one
-    /// against its wall `fresh_until`, a due one (the task refreshing it)
-    /// against its wall `usable_until`, each on the coarse wall clock and
-    /// [`COARSE_SLACK`] early. The timer covers a wall clock set back, the
-    /// wall clock a timer that a suspended machine held back. A due value
-    /// thus costs a caller what a fresh one does.
+    /// A scheduled cell's value that its task still watches
+    /// ([`Stamped::ended`] unset) is checked on the coarse wall clock
+    /// first, [`COARSE_SLACK`] short of each wall deadline:
+    /// - before `fresh_until` it is taken with no other clock read: the
+    ///   timer covers a wall clock set back (it refreshes the value on the
+    ///   monotonic clock and ends it at `usable_until`), the wall clock a
+    ///   timer that a suspended machine held back;
+    /// - before `usable_until` it is taken after one monotonic read that
+    ///   shows the refresh point passed on that clock too (so the task's
+    ///   timer has started the refresh: a value due by the wall clock alone,
+    ///   after a suspend, is left to the precise path, whose caller starts
+    ///   it).
+    ///
+    /// Nothing this reads is written when a refresh begins.
     #[inline]
     pub(crate) fn at_once(&self, value: &Stamped<T>) -> bool {
-        if self.scheduled {
-            let phase = value.phase.load(Ordering::Relaxed);
-            let limit = match phase {
-                FRESH => value.coarse_walls.0,
-                DUE if self.in_charge.load(Ordering::Acquire) => value.coarse_walls.1,
-                _ => 0,
-            };
-            if limit != 0 && self.coarse_nanos() < limit {
-                if phase == DUE {
-                    metrics::stale_served(self.name);
-                }
+        if self.scheduled && !value.ended.load(Ordering::Relaxed) {
+            let wall = self.coarse_nanos();
+            if wall < value.coarse_walls.0 {
+                value.mark_used();
+                return true;
+            }
+            if wall < value.coarse_walls.1
+                && self.in_charge.load(Ordering::Acquire)
+                && self.due_now(value)
+            {
+                metrics::stale_served(self.name);
                 value.mark_used();
                 return true;
             }
         }
         self.at_once_precise(value)
+    }
+
+    /// Whether `value`'s refresh point has passed on the monotonic clock
+    /// (so the cell's timer has started its refresh) and its end has not.
+    ///
+    /// A precise read, taken only between a value's refresh point and the
+    /// arrival of its successor (a fetch's time). The coarse monotonic
+    /// clock was tried and measured (`bench/benches/refresh.rs`): 10 ns
+    /// cheaper per call in that window, but the first call in it took
+    /// 40 ns longer (p50), its code being cold where `Instant::now` is
+    /// kept warm by the rest of a program.
+    #[inline]
+    fn due_now(&self, value: &Stamped<T>) -> bool {
+        let now = Instant::now();
+        !value.is_fresh(now) && value.is_usable(now)
     }
 
     /// The coarse wall clock in nanoseconds since the Unix epoch
@@ -406,14 +467,100 @@ impl<T: Send + Sync + 'static> Refresh<T> {
 
     /// Publishes whether the cell's task is in charge, after `state.task`
     /// changed (under the lock).
+    /// A task that ends no longer watches the stored value's deadlines, so
+    /// that value is marked [`Stamped::ended`]. The flag is written only
+    /// when it changes: readers keep its cache line.
     fn sync_charge(&self, state: &State<T>) {
-        self.in_charge
-            .store(state.task.is_some(), Ordering::Release);
+        let on = state.task.is_some();
+        if self.in_charge.load(Ordering::Relaxed) != on {
+            self.in_charge.store(on, Ordering::Release);
+        }
+        if !on {
+            if let Some(value) = self.current.load().as_ref() {
+                value.ended.store(true, Ordering::Relaxed);
+            }
+        }
     }
 
     /// The stored value, fresh or not, without any check or lock.
     pub(crate) fn peek(&self) -> arc_swap::Guard<Option<Arc<Stamped<T>>>> {
         self.current.load()
+    }
+
+    /// `stamped` with its deadlines on the wall clock, read at `now`.
+    fn anchor(&self, stamped: Stamped<T>, now: Instant) -> Stamped<T> {
+        stamped.anchored(now, self.memory.clock.now())
+    }
+
+    /// Replaces the stored value; then counts the store, so that threads'
+    /// cached copies of the old one are seen to be stale.
+    fn set_current(&self, value: Option<Arc<Stamped<T>>>) {
+        self.current.store(value);
+        self.stores.fetch_add(1, Ordering::Release);
+    }
+
+    /// `f` of the stored value (`None` when there is none), read through
+    /// this thread's copy of it: the hot path of [`AppJwtClient::token`]
+    /// (crate::AppJwtClient::token). A copy is taken when the thread first
+    /// reads the value and is used while the cell's store count is what it
+    /// was then, so a read costs one load of that count and no atomic
+    /// read-modify-write (an `ArcSwap` load costs two).
+    ///
+    /// A thread keeps copies for [`LOCAL_SLOTS`] cells (by cell number): a
+    /// thread reading more cells in turn replaces copies, which costs what
+    /// [`Refresh::peek`] does plus a reference count. A kept copy holds
+    /// the value (not the cell) until it is replaced or the thread ends.
+    #[inline]
+    pub(crate) fn with_current<R>(&self, f: impl FnOnce(&Stamped<T>) -> R) -> Option<R> {
+        // Read before the value: a store in between leaves a copy of the
+        // newer value under the older count, which the next read replaces.
+        let stores = self.stores.load(Ordering::Acquire);
+        let mut f = Some(f);
+        // `try_with`: a thread whose locals are being destroyed has no
+        // slots, and reads through the slow path.
+        let hit = LOCAL
+            .try_with(|slots| {
+                let slots = slots.try_borrow().ok()?;
+                let local = slots.get(self.slot())?.as_ref()?;
+                if local.cell != self.id || local.stores != stores {
+                    return None;
+                }
+                let value = local.value.downcast_ref::<Stamped<T>>()?;
+                f.take().map(|f| f(value))
+            })
+            .ok()
+            .flatten();
+        match (hit, f) {
+            (Some(out), _) => Some(out),
+            (None, Some(f)) => self.with_current_slow(stores, f),
+            (None, None) => None,
+        }
+    }
+
+    /// [`Refresh::with_current`] without a usable copy: loads the value,
+    /// keeps a copy of it, and drops the replaced one once out of the
+    /// thread's slots.
+    #[cold]
+    fn with_current_slow<R>(&self, stores: u64, f: impl FnOnce(&Stamped<T>) -> R) -> Option<R> {
+        let value = self.current.load_full()?;
+        let out = f(&value);
+        let copy: Arc<dyn Any + Send + Sync> = value;
+        let replaced = LOCAL.try_with(|slots| {
+            let mut slots = slots.try_borrow_mut().ok()?;
+            let slot = slots.get_mut(self.slot())?;
+            slot.replace(Local {
+                cell: self.id,
+                stores,
+                value: copy,
+            })
+        });
+        drop(replaced);
+        Some(out)
+    }
+
+    fn slot(&self) -> usize {
+        // LOCAL_SLOTS is a power of two; the cast keeps the low bits.
+        (self.id as usize) & (LOCAL_SLOTS - 1)
     }
 
     /// A value the caller accepts: at once when one is stored, else the
@@ -578,7 +725,6 @@ impl<T: Send + Sync + 'static> Refresh<T> {
                 return;
             };
             self.watching(tokio::time::sleep_until(wake_at)).await;
-            self.end_phase();
             match self.wake(id) {
                 Some((next_id, next)) => {
                     id = next_id;
@@ -607,8 +753,8 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         let wake_at = match outcome {
             Ok(stamped) => {
                 metrics::fetched(self.name, None);
-                let value = Arc::new(stamped.anchored(now, self.memory.clock.now()));
-                self.current.store(Some(Arc::clone(&value)));
+                let value = Arc::new(self.anchor(stamped, now));
+                self.set_current(Some(Arc::clone(&value)));
                 state.failure = None;
                 state.consecutive_failures = 0;
                 state.last = Some(Ok(Arc::clone(&value)));
@@ -664,25 +810,19 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         wake_at
     }
 
-    /// Runs `work` (a fetch, or the sleep until the next one) and moves
-    /// the stored value's [`Stamped::phase`] on time as its deadlines pass
-    /// meanwhile: the lock-free path relies on it.
+    /// Runs `work` (a fetch, or the sleep until the next one) and, should
+    /// the stored value's `usable_until` pass meanwhile, ends it on time
+    /// ([`Stamped::ended`]): the lock-free path relies on it.
     async fn watching<F: Future>(&self, work: F) -> F::Output {
+        let until = self
+            .current
+            .load()
+            .as_ref()
+            .filter(|v| !v.ended.load(Ordering::Relaxed))
+            .map(|v| v.usable_until);
         let mut work = std::pin::pin!(work);
-        loop {
-            let next =
-                self.current
-                    .load()
-                    .as_ref()
-                    .and_then(|v| match v.phase.load(Ordering::Relaxed) {
-                        FRESH => Some(v.fresh_until),
-                        DUE => Some(v.usable_until),
-                        _ => None,
-                    });
-            let Some(next) = next else {
-                return work.await;
-            };
-            let mut timer = std::pin::pin!(tokio::time::sleep_until(next));
+        if let Some(until) = until {
+            let mut timer = std::pin::pin!(tokio::time::sleep_until(until));
             let done = std::future::poll_fn(|cx| match work.as_mut().poll(cx) {
                 Poll::Ready(out) => Poll::Ready(Some(out)),
                 Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
@@ -691,25 +831,13 @@ impl<T: Send + Sync + 'static> Refresh<T> {
             if let Some(out) = done {
                 return out;
             }
-            self.end_phase();
-        }
-    }
-
-    /// Moves the stored value's [`Stamped::phase`] to where its deadlines
-    /// put it now ([`DUE`] past `fresh_until`, [`GONE`] past
-    /// `usable_until`), never back.
-    fn end_phase(&self) {
-        if let Some(value) = self.current.load().as_ref() {
-            let now = Instant::now();
-            if !value.is_usable(now) {
-                value.phase.store(GONE, Ordering::Relaxed);
-            } else if !value.is_fresh(now) {
-                let _ =
-                    value
-                        .phase
-                        .compare_exchange(FRESH, DUE, Ordering::Relaxed, Ordering::Relaxed);
+            if let Some(value) = self.current.load().as_ref() {
+                if !value.is_usable(Instant::now()) {
+                    value.ended.store(true, Ordering::Relaxed);
+                }
             }
         }
+        work.await
     }
 
     /// A scheduled task woke up: start the next fetch if the value is still
@@ -752,7 +880,7 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         let current = self.current.load_full();
         match current {
             Some(value) if refused(&value) => {
-                self.current.store(None);
+                self.set_current(None);
                 true
             }
             _ => false,
@@ -805,16 +933,17 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         if !value.is_fresh(now) || !suspect(&value) {
             return;
         }
-        let due = Stamped::new(
-            value.value.clone(),
-            value.fetched_at,
+        let due = self.anchor(
+            Stamped::new(
+                value.value.clone(),
+                value.fetched_at,
+                now,
+                value.usable_until,
+            ),
             now,
-            value.usable_until,
-        )
-        .anchored(now, self.memory.clock.now());
-        due.phase.store(DUE, Ordering::Relaxed);
+        );
         due.used.store(true, Ordering::Relaxed);
-        self.current.store(Some(Arc::new(due)));
+        self.set_current(Some(Arc::new(due)));
         let mut to_abort = None;
         if self.may_start(&state, now) {
             to_abort = self.start(&mut state).1;

@@ -206,15 +206,12 @@ impl AppJwtClient {
     ///
     /// Must be called inside a tokio runtime (fetches run as tokio tasks).
     pub async fn token(&self) -> Result<AppJwt, Error> {
+        let cell = &self.inner.token;
+        // Fresh, or due while the background refresh runs: no lock.
+        if let Some(Some(token)) =
+            cell.with_current(|entry| cell.at_once(entry).then(|| entry.value.local_token()))
         {
-            let cell = &self.inner.token;
-            let cached = cell.peek();
-            if let Some(entry) = &*cached {
-                // Fresh, or due while the background refresh runs: no lock.
-                if cell.at_once(entry) {
-                    return Ok(entry.value.local_token());
-                }
-            }
+            return Ok(token);
         }
         // Boxed so the fast path's future stays a few words.
         Box::pin(self.inner.slow_token()).await

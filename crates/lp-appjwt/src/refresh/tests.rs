@@ -339,11 +339,11 @@ async fn a_due_value_is_taken_without_the_lock_only_while_the_cell_sees_to_it() 
     assert!(!cell.at_once(&value(&cell)), "unusable");
 }
 
-/// The phase the cell's timer gave the stored value.
-fn phase(cell: &Arc<Refresh<u32>>) -> u8 {
+/// Whether the stored value was ended for the lock-free path.
+fn ended(cell: &Arc<Refresh<u32>>) -> bool {
     cell.peek()
         .as_ref()
-        .map_or(GONE, |v| v.phase.load(Ordering::SeqCst))
+        .is_none_or(|v| v.ended.load(Ordering::SeqCst))
 }
 
 fn at_once(cell: &Arc<Refresh<u32>>) -> bool {
@@ -351,53 +351,84 @@ fn at_once(cell: &Arc<Refresh<u32>>) -> bool {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_due_value_is_taken_without_a_clock_read_only_until_its_end() {
+async fn a_due_value_is_taken_lock_free_only_until_its_end() {
     let (clock, skew_ms) = wall_clock();
     let (cell, source, _owner) = cell_on(true, clock);
     source.script([Answer::Value(1), Answer::Value(2)]);
     get(&cell).await.unwrap();
-    assert_eq!((phase(&cell), at_once(&cell)), (FRESH, true));
+    assert!(at_once(&cell) && !ended(&cell), "fresh");
     // With the wall clock an hour back, only the cell's timer (on the
-    // monotonic clock) can end each phase.
+    // monotonic clock) can end the value.
     skew_ms.store(-3_600_000, Ordering::SeqCst);
     *lock(&source.delay) = 30 * S;
     tokio::time::sleep(10 * S).await;
     settle().await;
     assert_eq!(source.calls(), 2, "the timer started the refresh");
-    assert_eq!((phase(&cell), at_once(&cell)), (DUE, true), "due, usable");
+    assert!(at_once(&cell) && !ended(&cell), "due, usable");
     tokio::time::sleep(10 * S - Duration::from_millis(1)).await;
     settle().await;
-    assert_eq!((phase(&cell), at_once(&cell)), (DUE, true), "1 ms left");
+    assert!(at_once(&cell) && !ended(&cell), "1 ms left");
     tokio::time::sleep(Duration::from_millis(1)).await;
     settle().await;
-    assert_eq!(phase(&cell), GONE, "ended while the fetch still runs");
+    assert!(ended(&cell), "ended while the fetch still runs");
     assert!(!at_once(&cell), "never served past usable_until");
     tokio::time::sleep(20 * S).await;
     settle().await;
     assert_eq!(get(&cell).await.unwrap(), 2);
-    assert_eq!((phase(&cell), source.calls()), (FRESH, 2));
+    assert!(!ended(&cell) && at_once(&cell), "the new value");
+    assert_eq!(source.calls(), 2);
 }
 
 #[tokio::test(start_paused = true)]
-async fn after_a_suspend_a_due_value_is_refused_by_the_wall_clock() {
+async fn after_a_suspend_a_value_is_judged_by_the_wall_clock() {
     let (clock, skew_ms) = wall_clock();
     let (cell, source, _owner) = cell_on(true, clock);
     get(&cell).await.unwrap();
+    // Into the refresh margin by the wall clock alone: the timer sleeps
+    // on, so the caller must start the refresh (the precise path).
+    skew_ms.store(11_000, Ordering::SeqCst);
+    assert!(!at_once(&cell));
+    assert_eq!(get(&cell).await.unwrap(), 0, "served, refresh started");
+    settle().await;
+    assert_eq!(source.calls(), 2);
+    assert!(at_once(&cell), "the new value");
     *lock(&source.delay) = 30 * S;
     tokio::time::sleep(10 * S).await;
     settle().await;
-    assert_eq!((phase(&cell), at_once(&cell)), (DUE, true));
+    assert_eq!(source.calls(), 3);
+    assert!(at_once(&cell), "due, refreshing");
     // The machine slept 9 s (the timer knows nothing of it): 1 s left on
     // the wall clock, still usable.
-    skew_ms.store(9_000, Ordering::SeqCst);
+    skew_ms.store(11_000 + 9_000, Ordering::SeqCst);
     assert!(at_once(&cell));
     // 15 ms left: inside the coarse clock's slack, so the precise path
     // decides, and still takes it.
-    skew_ms.store(9_985, Ordering::SeqCst);
+    skew_ms.store(11_000 + 9_985, Ordering::SeqCst);
     assert!(at_once(&cell));
-    skew_ms.store(10_000, Ordering::SeqCst);
-    assert_eq!(phase(&cell), DUE, "the timer still sleeps");
+    skew_ms.store(11_000 + 10_000, Ordering::SeqCst);
+    assert!(!ended(&cell), "the timer still sleeps");
     assert!(!at_once(&cell), "past usable_until on the wall clock");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_ends_ends_its_value_for_the_lock_free_path() {
+    let (clock, skew_ms) = wall_clock();
+    let (cell, source, _owner) = cell_on(true, clock);
+    get(&cell).await.unwrap();
+    // Read once; the refresh at 10 s gives value 0 again, which nobody
+    // reads, so at 20 s the task ends instead of refreshing.
+    tokio::time::sleep(10 * S).await;
+    settle().await;
+    let _ = cell.peek();
+    skew_ms.store(-3_600_000, Ordering::SeqCst);
+    tokio::time::sleep(10 * S).await;
+    settle().await;
+    assert_eq!(source.calls(), 2);
+    assert!(lock(&cell.state).task.is_none());
+    assert!(ended(&cell), "nobody watches its end any more");
+    // The wall clock set back says fresh; the precise path knows better:
+    // due, nobody refreshing, so the caller starts it.
+    assert!(!at_once(&cell));
 }
 
 #[test]
@@ -410,4 +441,73 @@ fn the_lock_free_path_stops_short_of_each_wall_deadline() {
     // A deadline within the slack of the epoch is never taken lock-free.
     let early = Stamped::new(7, now, now, now).anchored(now, SystemTime::UNIX_EPOCH);
     assert_eq!(early.coarse_walls, (0, 0));
+}
+
+/// A value stored directly, as a fetch's outcome would be.
+fn put(cell: &Arc<Refresh<u32>>, v: u32) {
+    let now = Instant::now();
+    cell.set_current(Some(Arc::new(Stamped::new(
+        v,
+        now,
+        now + 10 * S,
+        now + 20 * S,
+    ))));
+}
+
+fn local(cell: &Arc<Refresh<u32>>) -> Option<u32> {
+    cell.with_current(|v| v.value)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_threads_copy_follows_every_store() {
+    let (cell, _source, _owner) = cell(true);
+    assert_eq!(local(&cell), None, "nothing stored");
+    put(&cell, 1);
+    assert_eq!(local(&cell), Some(1));
+    assert_eq!(local(&cell), Some(1), "from the copy");
+    put(&cell, 2);
+    assert_eq!(local(&cell), Some(2));
+    assert!(cell.invalidate(|_| true));
+    assert_eq!(local(&cell), None);
+    put(&cell, 3);
+    cell.mark_due(|_| true);
+    assert_eq!(local(&cell), Some(3));
+    // Another thread keeps its own copies of the same cell.
+    let other = Arc::clone(&cell);
+    let seen = std::thread::spawn(move || local(&other)).join().unwrap();
+    assert_eq!(seen, Some(3));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Cells sharing a thread's slots (more cells than slots, so numbers
+    /// collide), values stored, dropped and read in any order: a read
+    /// through the thread's copies always gives that cell's stored value.
+    #[test]
+    fn a_threads_copies_never_mix_cells_or_lag_a_store(
+        ops in proptest::collection::vec((0usize..9, 0u32..4), 1..200),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        let cells: Vec<_> = (0..9).map(|_| cell(true)).collect();
+        for (i, op) in ops {
+            let c = &cells[i].0;
+            match op {
+                0 => put(c, u32::try_from(i).unwrap() * 1000 + 1),
+                1 => {
+                    c.invalidate(|_| true);
+                }
+                2 => put(c, u32::try_from(i).unwrap() * 1000 + 2),
+                _ => {}
+            }
+            for (cell, _, _) in &cells {
+                let expected = cell.peek().as_ref().map(|v| v.value);
+                proptest::prop_assert_eq!(local(cell), expected);
+            }
+        }
+    }
 }
