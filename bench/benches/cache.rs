@@ -112,6 +112,44 @@ fn cache(c: &mut Criterion) {
         });
     }
     g.finish();
+    interleaved(&client, &arc);
+}
+
+/// Interleaved rounds of the fresh `token()` and an `Arc::clone` (the
+/// verdict), with the two clock reads that bound the fresh path beside
+/// them: the coarse wall clock it reads, and the precise monotonic clock
+/// (`Instant::now`) it does not.
+fn interleaved(client: &AppJwtClient, arc: &Arc<String>) {
+    use lp_bench::interleave::{rounds, summarise, timed, write_summary};
+    const ROUNDS: usize = 400;
+    const BATCH: u32 = 10_000;
+    let (client, arc) = (client.clone(), Arc::clone(arc));
+    let contenders = [
+        ("arc-clone", timed(move || Arc::clone(black_box(&arc)))),
+        (
+            "token-fresh",
+            timed(move || poll_ready(black_box(&client).token()).is_ok()),
+        ),
+        (
+            "coarse-clock",
+            timed(|| nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME_COARSE).is_ok()),
+        ),
+        ("instant-now", timed(Instant::now)),
+    ];
+    let names: Vec<&str> = contenders.iter().map(|(n, _)| *n).collect();
+    let ns = rounds(&contenders, ROUNDS, BATCH);
+    let json = summarise(
+        "cache",
+        &names,
+        &ns,
+        BATCH,
+        &[
+            ("token-fresh", "arc-clone"),
+            ("coarse-clock", "arc-clone"),
+            ("instant-now", "arc-clone"),
+        ],
+    );
+    write_summary("cache-interleaved", &json).expect("write summary");
 }
 
 fn config() -> Criterion {

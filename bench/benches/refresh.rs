@@ -10,7 +10,11 @@
 //!
 //! A third histogram holds each task's first call after a token request
 //! began: the call that finds the token due, which the client of before
-//! issue 12 made wait for the whole fetch.
+//! issue 12 made wait for the whole fetch. A fourth, the control, holds
+//! each task's first call after a mark set 150 ms after each new token
+//! arrived, with no request in flight: as many calls, picked the same way
+//! from fresh ones, so its maximum shows what a maximum of so few calls
+//! is on this machine when no refresh is near.
 //!
 //! A call during which the operating system took the core away from its
 //! thread (the thread's involuntary context switches, `getrusage`,
@@ -128,6 +132,7 @@ fn main() {
     let in_flight = Arc::new(AtomicBool::new(false));
     let fetches = Arc::new(AtomicU64::new(0));
     let started_requests = Arc::new(AtomicU64::new(0));
+    let marks = Arc::new(AtomicU64::new(0));
     let body = format!(
         r#"{{"access_token":"{}","token_type":"Bearer","expires_in":1}}"#,
         fixture.token
@@ -168,20 +173,43 @@ fn main() {
 
     let rt = lp_bench::runtime(2).expect("runtime");
     let started = Instant::now();
-    let (fresh, during, first, preempted, slowest_any) = rt.block_on(async {
+    let (fresh, during, first, control, preempted, slowest_any) = rt.block_on(async {
         client.token().await.expect("first token");
         let first_fetches = fetches.load(Ordering::SeqCst);
         let done = Arc::new(AtomicBool::new(false));
+        // The control's marks: 150 ms after each token arrived (the token
+        // is then fresh for another 150 ms), none while a request runs.
+        let marker = tokio::spawn({
+            let (fetches, in_flight) = (Arc::clone(&fetches), Arc::clone(&in_flight));
+            let (marks, done) = (Arc::clone(&marks), Arc::clone(&done));
+            async move {
+                let mut seen = fetches.load(Ordering::SeqCst);
+                while !done.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    let now = fetches.load(Ordering::SeqCst);
+                    if now == seen {
+                        continue;
+                    }
+                    seen = now;
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    if !in_flight.load(Ordering::SeqCst) && fetches.load(Ordering::SeqCst) == now {
+                        marks.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            }
+        });
         let tasks: Vec<_> = (0..TASKS)
             .map(|_| {
                 let client = client.clone();
                 let (in_flight, done) = (Arc::clone(&in_flight), Arc::clone(&done));
                 let fetches = Arc::clone(&fetches);
                 let started_requests = Arc::clone(&started_requests);
+                let marks = Arc::clone(&marks);
                 tokio::spawn(async move {
                     let (mut fresh, mut during) = (Hist::new(), Hist::new());
-                    let mut first = Hist::new();
+                    let (mut first, mut control) = (Hist::new(), Hist::new());
                     let mut seen = started_requests.load(Ordering::SeqCst);
+                    let mut seen_mark = marks.load(Ordering::SeqCst);
                     let mut preempted = 0u64;
                     let mut slowest_any = 0u64;
                     while !done.load(Ordering::Relaxed) {
@@ -219,6 +247,13 @@ fn main() {
                                 seen = started_now;
                                 first.record(ns);
                             }
+                            let marks_now = marks.load(Ordering::Relaxed);
+                            if marks_now != seen_mark {
+                                seen_mark = marks_now;
+                                if !(before || after) {
+                                    control.record(ns);
+                                }
+                            }
                             if before || after {
                                 during.record(ns);
                             } else {
@@ -227,7 +262,7 @@ fn main() {
                         }
                         tokio::task::yield_now().await;
                     }
-                    (fresh, during, first, preempted, slowest_any)
+                    (fresh, during, first, control, preempted, slowest_any)
                 })
             })
             .collect();
@@ -235,17 +270,20 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         done.store(true, Ordering::Relaxed);
+        marker.await.expect("marker");
         let (mut fresh, mut during, mut first) = (Hist::new(), Hist::new(), Hist::new());
+        let mut control = Hist::new();
         let (mut preempted, mut slowest_any) = (0, 0);
         for t in tasks {
-            let (f, d, a, p, s) = t.await.expect("task");
+            let (f, d, a, c, p, s) = t.await.expect("task");
             fresh.merge(&f);
             during.merge(&d);
             first.merge(&a);
+            control.merge(&c);
             preempted += p;
             slowest_any = slowest_any.max(s);
         }
-        (fresh, during, first, preempted, slowest_any)
+        (fresh, during, first, control, preempted, slowest_any)
     });
     let elapsed = started.elapsed();
     let refreshes = fetches.load(Ordering::SeqCst).saturating_sub(1);
@@ -255,6 +293,7 @@ fn main() {
          \"fresh\":{{\"calls\":{},\"p50\":{},\"p99\":{},\"p999\":{},\"max\":{}}},\
          \"during\":{{\"calls\":{},\"p50\":{},\"p99\":{},\"p999\":{},\"max\":{}}},\
          \"first\":{{\"calls\":{},\"p50\":{},\"p99\":{},\"max\":{}}},\
+         \"control\":{{\"calls\":{},\"p50\":{},\"p99\":{},\"max\":{}}},\
          \"preempted\":{preempted},\"slowest_any\":{slowest_any},\
          \"max_during_over_fresh_p99\":{ratio:.2}}}",
         elapsed.as_secs_f64(),
@@ -273,6 +312,10 @@ fn main() {
         first.quantile(0.5),
         first.quantile(0.99),
         first.max,
+        control.total(),
+        control.quantile(0.5),
+        control.quantile(0.99),
+        control.max,
     );
     println!("refresh: {json}");
     if let Some(home) = std::env::var_os("CRITERION_HOME") {
