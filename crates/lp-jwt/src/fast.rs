@@ -68,20 +68,25 @@ impl<'a> Scan<'a> {
     fn integer(&mut self) -> Option<u64> {
         self.peek()?;
         let rest = self.rest();
-        let len = rest
-            .iter()
-            .position(|c| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if len == 0 || len > MAX_DIGITS || (len > 1 && rest.first() == Some(&b'0')) {
+        // Digits and value in one pass; MAX_DIGITS digits cannot overflow.
+        let (mut n, mut len) = (0u64, 0);
+        for &c in rest {
+            let digit = c.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            if len == MAX_DIGITS {
+                return None;
+            }
+            n = n * 10 + u64::from(digit);
+            len += 1;
+        }
+        if len == 0 || (len > 1 && rest.first() == Some(&b'0')) {
             return None;
         }
         if matches!(rest.get(len), Some(b'.' | b'e' | b'E')) {
             return None;
         }
-        let n = rest.get(..len)?.iter().fold(0u64, |n, &d| {
-            n.saturating_mul(10)
-                .saturating_add(u64::from(d.wrapping_sub(b'0')))
-        });
         self.at = self.at.saturating_add(len);
         Some(n)
     }
