@@ -28,6 +28,12 @@ static PLACED: [[u32; 256]; 4] = [placed(18), placed(12), placed(6), placed(0)];
 /// The bits [`PLACED`] sets for a byte outside the alphabet.
 const OUTSIDE: u32 = 0xff00_0000;
 
+/// The 6-bit value of a base64url character; [`NOT_BASE64`] for any other
+/// byte.
+pub(crate) fn sextet(c: u8) -> u8 {
+    SEXTETS[usize::from(c)]
+}
+
 const fn sextets() -> [u8; 256] {
     let mut table = [NOT_BASE64; 256];
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -85,7 +91,7 @@ pub(crate) fn decode_run(src: &[u8], out: &mut [u8]) -> Option<(usize, usize)> {
     }
     let (mut acc, mut pending) = (0u32, 0);
     for &c in src.get(read..)? {
-        let sextet = SEXTETS[usize::from(c)];
+        let sextet = sextet(c);
         if sextet & NOT_BASE64 != 0 {
             break;
         }
@@ -126,7 +132,7 @@ mod tests {
     fn agrees(src: &[u8], room: usize) -> Result<(), TestCaseError> {
         let run = src
             .iter()
-            .position(|&c| SEXTETS[usize::from(c)] == NOT_BASE64)
+            .position(|&c| sextet(c) == NOT_BASE64)
             .unwrap_or(src.len());
         let engine = B64.decode(&src[..run]);
         let mut out = vec![0u8; room];

@@ -537,24 +537,14 @@ fn is_canonical_b64url(b64: &[u8]) -> bool {
         2 => 0x0f,
         _ => 0x03,
     };
-    b64.last().is_some_and(|&c| sextet(c) & spare == 0)
+    b64.last()
+        .is_some_and(|&c| crate::b64::sextet(c) & spare == 0)
 }
 
 /// Whether `b` is in the base64url alphabet (`A-Z a-z 0-9 - _`).
 fn in_alphabet(b: u8) -> bool {
     // `| 0x20` folds upper case onto lower case and nothing else onto it.
     ((b | 0x20).wrapping_sub(b'a') < 26) | (b.wrapping_sub(b'0') < 10) | (b == b'-') | (b == b'_')
-}
-
-/// The 6-bit value of a base64url character (`in_alphabet` holds).
-fn sextet(c: u8) -> u8 {
-    match c {
-        b'A'..=b'Z' => c.wrapping_sub(b'A'),
-        b'a'..=b'z' => c.wrapping_sub(b'a').wrapping_add(26),
-        b'0'..=b'9' => c.wrapping_sub(b'0').wrapping_add(52),
-        b'-' => 62,
-        _ => 63,
-    }
 }
 
 /// How many bytes `len` characters of unpadded base64 decode to.
