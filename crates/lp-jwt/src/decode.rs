@@ -313,7 +313,7 @@ impl<'a> UnverifiedToken<'a> {
         parse_header(header_json, &ctx, &mut jwt.header)?;
         let claims_json = claims_json.get(..claims_len).unwrap_or_default();
         parse_claims(claims_json, &ctx, &mut jwt.claims)?;
-        jwt.check_signature(signature_ok)?;
+        jwt.signature_error(signature_ok)?;
         Ok(jwt)
     }
 
@@ -341,7 +341,7 @@ impl<'a> UnverifiedToken<'a> {
         with_decoded(buf, claims_b64, after_first, Segment::Claims, |json| {
             parse_claims(json, &ctx, &mut jwt.claims)
         })?;
-        jwt.check_signature(signature_ok)?;
+        jwt.signature_error(signature_ok)?;
         Ok(jwt)
     }
 
@@ -360,7 +360,7 @@ impl<'a> UnverifiedToken<'a> {
 
     /// The signature's error when [`check_signature`] found it is not
     /// canonical.
-    fn check_signature(&self, signature_ok: bool) -> Result<(), DecodeError> {
+    fn signature_error(&self, signature_ok: bool) -> Result<(), DecodeError> {
         if signature_ok {
             return Ok(());
         }
@@ -490,7 +490,7 @@ fn segment_count(token: &str) -> DecodeError {
 /// checked without decoding it (its bytes are decoded when a verifier asks
 /// for them); a signature with a dot in it means a fourth segment.
 /// A signature that is not canonical is reported after the header's and
-/// the claims' errors, by [`UnverifiedToken::check_signature`].
+/// the claims' errors, by [`UnverifiedToken::signature_error`].
 fn check_signature(token: &str, second: usize) -> Result<bool, DecodeError> {
     let signature_b64 = token.get(second.saturating_add(1)..).unwrap_or_default();
     let ok = is_canonical_b64url(signature_b64.as_bytes());
