@@ -7,6 +7,7 @@ use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::de::DeserializeSeed;
 
+use crate::b64;
 use crate::claims::{AppJwtClaims, ClaimsSeed};
 use crate::fast;
 use crate::header::{Header, HeaderSeed};
@@ -19,7 +20,7 @@ pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 /// base64url as RFC 7515 section 2 wants it: no padding, and the last
 /// character must not carry set bits beyond the data (so every byte string
 /// has exactly one accepted encoding).
-const B64: GeneralPurpose = GeneralPurpose::new(
+pub(crate) const B64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::URL_SAFE,
     GeneralPurposeConfig::new()
         .with_encode_padding(false)
@@ -296,64 +297,84 @@ impl<'a> UnverifiedToken<'a> {
                 max: max_len,
             });
         }
-        let segment_count = || DecodeError::SegmentCount {
-            found: token.matches('.').count().saturating_add(1),
+        let mut buf = [0u8; STACK_BUF];
+        // The common case: header and claims decoded into `buf` in the pass
+        // that finds the dots (see `b64`). Anything else, every error of
+        // base64 included, takes the path that splits first and lets the
+        // base64 crate decide and explain.
+        let Some((second, header_len, claims_len)) = decode_segments(token.as_bytes(), &mut buf)
+        else {
+            return Self::decode_split(token, &mut buf);
         };
+        let signature_ok = check_signature(token, second)?;
+        let (header_json, claims_json) = buf.split_at(header_len);
+        let ctx = Ctx::default();
+        let mut jwt = Self::unfilled(token, second);
+        parse_header(header_json, &ctx, &mut jwt.header)?;
+        let claims_json = claims_json.get(..claims_len).unwrap_or_default();
+        parse_claims(claims_json, &ctx, &mut jwt.claims)?;
+        jwt.signature_error(signature_ok)?;
+        Ok(jwt)
+    }
+
+    /// [`Self::decode_with_limit`] for any token: the dots found first,
+    /// then each segment decoded by the base64 crate.
+    fn decode_split(token: &'a str, buf: &mut [u8; STACK_BUF]) -> Result<Self, DecodeError> {
         // `str::find` on an ASCII char searches a word at a time; a third
         // dot is caught below by the signature's alphabet check.
-        let first = token.find('.').ok_or_else(segment_count)?;
+        let first = token.find('.').ok_or_else(|| segment_count(token))?;
         let after_first = first.saturating_add(1);
         let second = token
             .get(after_first..)
             .and_then(|rest| rest.find('.'))
             .map(|i| after_first.saturating_add(i))
-            .ok_or_else(segment_count)?;
+            .ok_or_else(|| segment_count(token))?;
         // Both dots are ASCII, so these are char boundaries.
         let header_b64 = token.get(..first).unwrap_or_default();
         let claims_b64 = token.get(after_first..second).unwrap_or_default();
-        let signature_b64 = token.get(second.saturating_add(1)..).unwrap_or_default();
-        // The signature is only checked here (canonical base64url, the
-        // error reported after the header's and the claims' as before);
-        // its bytes are decoded when a verifier asks for them.
-        let signature_ok = is_canonical_b64url(signature_b64.as_bytes());
-        if !signature_ok && signature_b64.contains('.') {
-            return Err(segment_count());
-        }
-
+        let signature_ok = check_signature(token, second)?;
         let ctx = Ctx::default();
-        let mut buf = [0u8; STACK_BUF];
-        // The fast path reads the common shape or gives up; the strict
-        // visitors then decide (and report every error), see `fast`.
-        let header = with_decoded(&mut buf, header_b64, 0, Segment::Header, |json| {
-            fast::header(json).map_or_else(
-                || parse_json(json, Segment::Header, &ctx, HeaderSeed(&ctx)),
-                Ok,
-            )
+        let mut jwt = Self::unfilled(token, second);
+        with_decoded(buf, header_b64, 0, Segment::Header, |json| {
+            parse_header(json, &ctx, &mut jwt.header)
         })?;
-        let claims = with_decoded(&mut buf, claims_b64, after_first, Segment::Claims, |json| {
-            fast::claims(json).map_or_else(
-                || parse_json(json, Segment::Claims, &ctx, ClaimsSeed(&ctx)),
-                Ok,
-            )
+        with_decoded(buf, claims_b64, after_first, Segment::Claims, |json| {
+            parse_claims(json, &ctx, &mut jwt.claims)
         })?;
-        if !signature_ok {
-            // The fast check refused it: the base64 decoder says why.
-            if let Err(e) = B64.decode(signature_b64) {
-                return Err(base64_error(
-                    e,
-                    signature_b64,
-                    second.saturating_add(1),
-                    Segment::Signature,
-                ));
-            }
-        }
-        Ok(UnverifiedToken {
+        jwt.signature_error(signature_ok)?;
+        Ok(jwt)
+    }
+
+    /// The token with an empty header and claims, for decoding to fill
+    /// in place (they are most of its size: moving them in was a tenth of
+    /// decode's time).
+    fn unfilled(token: &'a str, second: usize) -> Self {
+        UnverifiedToken {
             token,
             signing_input_len: second,
-            header,
-            claims,
+            header: Header::unfilled(),
+            claims: AppJwtClaims::default(),
             signature: OnceLock::new(),
-        })
+        }
+    }
+
+    /// The signature's error when [`check_signature`] found it is not
+    /// canonical.
+    fn signature_error(&self, signature_ok: bool) -> Result<(), DecodeError> {
+        if signature_ok {
+            return Ok(());
+        }
+        // The fast check refused it: the base64 decoder says why.
+        let signature_b64 = self.signature_b64();
+        match B64.decode(signature_b64) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(base64_error(
+                e,
+                signature_b64,
+                self.signing_input_len.saturating_add(1),
+                Segment::Signature,
+            )),
+        }
     }
 
     /// The decoded header.
@@ -444,6 +465,59 @@ fn with_decoded<R>(
     }
 }
 
+/// Decodes header and claims into `buf`, one after the other, finding the
+/// dot after each: `(offset of the second dot, header bytes, claims
+/// bytes)`. `None` unless both are canonical base64url ending at a dot
+/// and fit.
+fn decode_segments(token: &[u8], buf: &mut [u8]) -> Option<(usize, usize, usize)> {
+    let (first, header_len) = b64::decode_run(token, buf)?;
+    let after_first = first.checked_add(1)?;
+    let (claims_chars, claims_len) =
+        b64::decode_run(token.get(after_first..)?, buf.get_mut(header_len..)?)?;
+    let second = after_first.checked_add(claims_chars)?;
+    (token.get(first) == Some(&b'.') && token.get(second) == Some(&b'.'))
+        .then_some((second, header_len, claims_len))
+}
+
+/// The error for a token without exactly two dots.
+fn segment_count(token: &str) -> DecodeError {
+    DecodeError::SegmentCount {
+        found: token.matches('.').count().saturating_add(1),
+    }
+}
+
+/// Whether the signature after the second dot is canonical base64url,
+/// checked without decoding it (its bytes are decoded when a verifier asks
+/// for them); a signature with a dot in it means a fourth segment.
+/// A signature that is not canonical is reported after the header's and
+/// the claims' errors, by [`UnverifiedToken::signature_error`].
+fn check_signature(token: &str, second: usize) -> Result<bool, DecodeError> {
+    let signature_b64 = token.get(second.saturating_add(1)..).unwrap_or_default();
+    let ok = is_canonical_b64url(signature_b64.as_bytes());
+    if !ok && signature_b64.contains('.') {
+        return Err(segment_count(token));
+    }
+    Ok(ok)
+}
+
+/// Decodes the header into `header`, as [`Header::unfilled`] makes it.
+/// The fast path reads the common shape or gives up; the strict visitors
+/// then decide (and report every error), see `fast`.
+fn parse_header(json: &[u8], ctx: &Ctx, header: &mut Header) -> Result<(), DecodeError> {
+    if fast::read_header(json, header).is_none() {
+        *header = parse_json(json, Segment::Header, ctx, HeaderSeed(ctx))?;
+    }
+    Ok(())
+}
+
+/// As [`parse_header`], for the claims (empty on entry).
+fn parse_claims(json: &[u8], ctx: &Ctx, claims: &mut AppJwtClaims) -> Result<(), DecodeError> {
+    if fast::read_claims(json, claims).is_none() {
+        *claims = parse_json(json, Segment::Claims, ctx, ClaimsSeed(ctx))?;
+    }
+    Ok(())
+}
+
 /// Whether `b64` is unpadded, canonical base64url: every character in the
 /// URL-safe alphabet, a length other than 4n + 1, and no bits set in the
 /// last character beyond the data. Exactly what [`B64`] accepts, without
@@ -463,24 +537,14 @@ fn is_canonical_b64url(b64: &[u8]) -> bool {
         2 => 0x0f,
         _ => 0x03,
     };
-    b64.last().is_some_and(|&c| sextet(c) & spare == 0)
+    b64.last()
+        .is_some_and(|&c| crate::b64::sextet(c) & spare == 0)
 }
 
 /// Whether `b` is in the base64url alphabet (`A-Z a-z 0-9 - _`).
 fn in_alphabet(b: u8) -> bool {
     // `| 0x20` folds upper case onto lower case and nothing else onto it.
     ((b | 0x20).wrapping_sub(b'a') < 26) | (b.wrapping_sub(b'0') < 10) | (b == b'-') | (b == b'_')
-}
-
-/// The 6-bit value of a base64url character (`in_alphabet` holds).
-fn sextet(c: u8) -> u8 {
-    match c {
-        b'A'..=b'Z' => c.wrapping_sub(b'A'),
-        b'a'..=b'z' => c.wrapping_sub(b'a').wrapping_add(26),
-        b'0'..=b'9' => c.wrapping_sub(b'0').wrapping_add(52),
-        b'-' => 62,
-        _ => 63,
-    }
 }
 
 /// How many bytes `len` characters of unpadded base64 decode to.
@@ -655,6 +719,120 @@ mod tests {
         fn decoded_len_is_the_length_decoded(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
             prop_assert_eq!(decoded_len(B64.encode(&bytes).len()), bytes.len());
         }
+    }
+
+    /// What a decode gives, comparable.
+    type Outcome = Result<(Header, AppJwtClaims, Vec<u8>), DecodeError>;
+
+    fn outcome(decoded: Result<UnverifiedToken<'_>, DecodeError>) -> Outcome {
+        decoded.map(|t| {
+            let signing_input = t.signing_input().to_vec();
+            let (header, claims) = t.into_parts();
+            (header, claims, signing_input)
+        })
+    }
+
+    /// The property: `decode` (the fused base64 pass when it applies) and
+    /// the split-first path give the same token or the same error.
+    fn paths_agree(token: &str) -> Result<(), TestCaseError> {
+        let mut buf = [0u8; STACK_BUF];
+        prop_assert_eq!(
+            outcome(UnverifiedToken::decode(token)),
+            outcome(UnverifiedToken::decode_split(token, &mut buf)),
+            "{:?}",
+            token
+        );
+        Ok(())
+    }
+
+    /// Header and claims JSON of the common shape and not, and signatures,
+    /// as a token; claims long enough that the two no longer fit the stack
+    /// buffer together, or alone.
+    fn token_text() -> impl Strategy<Value = String> {
+        let header = prop_oneof![
+            Just(r#"{"kid":"appjwt-13-05-17","typ":"JWT","alg":"RS256"}"#.to_owned()),
+            Just(r#"{"alg":"none"}"#.to_owned()),
+            Just(r#"{"alg":"RS256","alg":"RS256"}"#.to_owned()),
+            Just(r#"{"alg":"R\u0053256"}"#.to_owned()),
+            Just("[]".to_owned()),
+            Just(String::new()),
+        ];
+        let claims = prop_oneof![
+            Just(r#"{"aud":"le81823118","iss":"Sentinel","exp":1524646270}"#.to_owned()),
+            Just(r#"{"aud":["a","b"],"exp":1.5}"#.to_owned()),
+            Just(r#"{"exp":"soon"}"#.to_owned()),
+            Just("{}".to_owned()),
+            Just("{".to_owned()),
+            (0..1100usize).prop_map(|n| format!(r#"{{"x":"{}"}}"#, "y".repeat(n))),
+        ];
+        let signature = prop::collection::vec(any::<u8>(), 0..40);
+        (header, claims, signature).prop_map(|(h, c, sig)| {
+            format!(
+                "{}.{}.{}",
+                B64.encode(h.as_bytes()),
+                B64.encode(c.as_bytes()),
+                B64.encode(sig)
+            )
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn fused_and_split_paths_agree(token in token_text()) {
+            paths_agree(&token)?;
+        }
+
+        /// One character changed, inserted or cut: dots, padding, spaces,
+        /// letters (trailing bits), non-ASCII.
+        #[test]
+        fn fused_and_split_paths_agree_on_mutated_tokens(
+            token in token_text(),
+            at in any::<prop::sample::Index>(),
+            c in prop::sample::select(&['.', '=', ' ', 'A', 'B', 'Q', '_', '+', '/', 'é', '\n'][..]),
+            how in 0..3u8,
+        ) {
+            let mut chars: Vec<char> = token.chars().collect();
+            let i = at.index(chars.len());
+            match how {
+                0 => chars[i] = c,
+                1 => chars.insert(i, c),
+                _ => chars.truncate(i),
+            }
+            paths_agree(&chars.into_iter().collect::<String>())?;
+        }
+    }
+
+    #[test]
+    fn a_well_formed_token_takes_the_fused_path() {
+        let token = "eyJraWQiOiJhcHBqd3QtMTMtMDUtMTciLCJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.\
+                     eyJhdWQiOiJsZTgxODIzMTE4IiwiaXNzIjoiU2VudGluZWwifQ.aC1EbVQ";
+        let token = token.replace(' ', "");
+        let mut buf = [0u8; STACK_BUF];
+        let (second, header_len, claims_len) = decode_segments(token.as_bytes(), &mut buf).unwrap();
+        assert_eq!(Some(second), token.rfind('.'));
+        assert_eq!(
+            &buf[..header_len],
+            br#"{"kid":"appjwt-13-05-17","typ":"JWT","alg":"RS256"}"#
+        );
+        assert_eq!(
+            &buf[header_len..header_len + claims_len],
+            br#"{"aud":"le81823118","iss":"Sentinel"}"#
+        );
+        for other in [
+            "e30",
+            "e30.e30",
+            "e30 .e30.",
+            "e3.e30.",
+            "e30.e31.",
+            "e30.e30=.",
+        ] {
+            assert_eq!(
+                decode_segments(other.as_bytes(), &mut buf),
+                None,
+                "{other:?}"
+            );
+        }
+        paths_agree(&token).unwrap();
     }
 
     /// The verifier's view of the signature is the public one, from the

@@ -57,6 +57,16 @@ impl Header {
         }
     }
 
+    /// A header for decoding to fill in: `alg` empty, nothing else.
+    pub(crate) fn unfilled() -> Self {
+        Header {
+            alg: Cow::Borrowed(""),
+            typ: None,
+            kid: None,
+            extra: serde_json::Map::new(),
+        }
+    }
+
     /// Splits `kid` at its first `-` when it starts with `appjwt`.
     ///
     /// ```

@@ -57,6 +57,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod b64;
 mod claims;
 mod decode;
 mod fast;
