@@ -8,9 +8,9 @@
 //! are printed and written to `$CRITERION_HOME/decode-interleaved/
 //! summary.json` for `cargo xtask bench`.
 
-use std::fmt::Write as _;
+use lp_bench::interleave::{Timed, rounds, summarise, timed, write_summary};
 use std::hint::black_box;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use criterion::Criterion;
 use lp_bench::{ACCOUNT, CLIENT_ID, PeerClaims, SEED_TOKEN, runtime, signed_fixture};
@@ -81,83 +81,6 @@ const ROUNDS: usize = 300;
 const DECODE_BATCH: u32 = 1000;
 const VERIFY_BATCH: u32 = 50;
 
-/// Times `batch` calls of `f`: a contender of [`rounds`], monomorphised so
-/// the loop is the same for each.
-/// A contender of the interleaved rounds: runs its work `n` times and
-/// says how long that took.
-type Timed = Box<dyn Fn(u32) -> Duration>;
-
-fn timed<R>(f: impl Fn() -> R + 'static) -> Timed {
-    Box::new(move |batch| {
-        let started = Instant::now();
-        for _ in 0..batch {
-            black_box(f());
-        }
-        started.elapsed()
-    })
-}
-
-/// Nanoseconds per call of every contender in every round: round `r` runs
-/// the contenders in turn starting from `r % n`, after one untimed round.
-fn rounds(contenders: &[(&str, Timed)], batch: u32) -> Vec<Vec<f64>> {
-    let n = contenders.len();
-    for (_, run) in contenders {
-        run(batch);
-    }
-    let mut ns = vec![Vec::with_capacity(ROUNDS); n];
-    for r in 0..ROUNDS {
-        for k in 0..n {
-            let i = (r + k) % n;
-            let elapsed = contenders[i].1(batch);
-            ns[i].push(elapsed.as_nanos() as f64 / f64::from(batch));
-        }
-    }
-    ns
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// `"group":{"rounds":..,"batch":..,"median_ns":{..},"ratio":{..}}`, each
-/// ratio `contender / reference` per round (median, min, max), printed too.
-fn summarise(
-    group: &str,
-    names: &[&str],
-    ns: &[Vec<f64>],
-    batch: u32,
-    ratios: &[(&str, &str)],
-) -> String {
-    let index = |name: &str| names.iter().position(|n| *n == name).expect("contender");
-    let mut json = format!("\"{group}\":{{\"rounds\":{ROUNDS},\"batch\":{batch},\"median_ns\":{{");
-    for (i, name) in names.iter().enumerate() {
-        let sep = if i == 0 { "" } else { "," };
-        let mid = median(ns[i].clone());
-        println!("{group} interleaved: {name} median {mid:.1} ns");
-        let _ = write!(json, "{sep}\"{name}\":{mid:.1}");
-    }
-    json.push_str("},\"ratio\":{");
-    for (k, (over, under)) in ratios.iter().enumerate() {
-        let (a, b) = (&ns[index(over)], &ns[index(under)]);
-        let per_round: Vec<f64> = a.iter().zip(b).map(|(a, b)| a / b).collect();
-        let (lo, hi) = per_round.iter().fold((f64::INFINITY, 0f64), |(lo, hi), r| {
-            (lo.min(*r), hi.max(*r))
-        });
-        let mid = median(per_round);
-        println!(
-            "{group} interleaved: {over} / {under} = {mid:.3} (min {lo:.3}, max {hi:.3}, {ROUNDS} rounds)"
-        );
-        let sep = if k == 0 { "" } else { "," };
-        let _ = write!(
-            json,
-            "{sep}\"{over}/{under}\":{{\"median\":{mid:.4},\"min\":{lo:.4},\"max\":{hi:.4}}}"
-        );
-    }
-    json.push_str("}}");
-    json
-}
-
 /// The decoded header as a peer's user would declare it, for the floor.
 #[derive(serde::Deserialize)]
 #[allow(dead_code)]
@@ -224,7 +147,7 @@ fn interleaved(fixture: &lp_bench::SignedFixture) {
         ),
     ];
     let names: Vec<&str> = decode.iter().map(|(n, _)| *n).collect();
-    let ns = rounds(&decode, DECODE_BATCH);
+    let ns = rounds(&decode, ROUNDS, DECODE_BATCH);
     let decode_json = summarise(
         "decode",
         &names,
@@ -270,15 +193,14 @@ fn interleaved(fixture: &lp_bench::SignedFixture) {
         ),
     ];
     let names: Vec<&str> = verify.iter().map(|(n, _)| *n).collect();
-    let ns = rounds(&verify, VERIFY_BATCH);
+    let ns = rounds(&verify, ROUNDS, VERIFY_BATCH);
     let verify_json = summarise("verify", &names, &ns, VERIFY_BATCH, &[("lp-jwt", "ring")]);
 
-    let json = format!("{{{decode_json},{verify_json}}}");
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        let dir = std::path::Path::new(&home).join("decode-interleaved");
-        std::fs::create_dir_all(&dir).expect("results dir");
-        std::fs::write(dir.join("summary.json"), &json).expect("write summary");
-    }
+    write_summary(
+        "decode-interleaved",
+        &format!("{decode_json},{verify_json}"),
+    )
+    .expect("write summary");
 }
 
 fn verify(c: &mut Criterion, fixture: &lp_bench::SignedFixture) {
