@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod build_time;
+
 const ACCOUNT: &str = "56072331";
 const CLIENT_ID: &str = "75588e18-0213-4e33-8174-883acac7e3c4";
 /// The secret the RSS run registers with `appjwt emulator` (not a real one).
@@ -112,6 +114,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
     eprintln!("xtask: == footprint == cargo tree -e normal");
     let footprint = footprint(&root, &target)?;
 
+    // Measured once per invocation (three clean builds each take minutes),
+    // kept for `--report-only`.
+    let build_file = criterion_home.join("build-time.txt");
+    let subjects = build_time::subjects(&root, peer_version)?;
+    let build = if report_only {
+        build_time::BuildTimes::load(&build_file, subjects)
+    } else {
+        eprintln!("xtask: == clean release builds of a one-token() binary ==");
+        let lock = fs::read(root.join("Cargo.lock"))
+            .map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
+        let measured = build_time::measure(&target.join("lp-bench-footprint"), &lock, subjects)?;
+        measured.save(&build_file)?;
+        Ok(measured)
+    };
+
     eprintln!("xtask: == peak RSS of appjwt token ==");
     let rss = rss(&target)?;
 
@@ -121,6 +138,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         &load_after,
         &results,
         &footprint,
+        &build,
         &rss,
         report_only,
     );
@@ -470,6 +488,15 @@ fn footprint(root: &Path, target: &Path) -> Result<Vec<Footprint>, String> {
         });
     }
     Ok(out)
+}
+
+/// The version of lp-bench's direct dependency `name`.
+fn peer_version(name: &str) -> Result<String, String> {
+    peer_versions()?
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+        .ok_or_else(|| format!("lp-bench does not depend on {name}"))
 }
 
 /// (name, version) of lp-bench's direct dependencies.
@@ -870,16 +897,17 @@ fn render(
     load_after: &str,
     runs: &[Results],
     footprint: &[Footprint],
+    build: &Result<build_time::BuildTimes, String>,
     rss: &Rss,
     report_only: bool,
 ) -> String {
     let Some((last, earlier)) = runs.split_last() else {
         return String::new();
     };
-    let (mut s, rows, body) = render_run(m, load_after, last, footprint, rss, report_only);
+    let (mut s, rows, body) = render_run(m, load_after, last, footprint, build, rss, report_only);
     let others: Vec<Vec<Row>> = earlier
         .iter()
-        .map(|r| render_run(m, load_after, r, footprint, rss, report_only).1)
+        .map(|r| render_run(m, load_after, r, footprint, build, rss, report_only).1)
         .collect();
     let n = runs.len();
     if n > 1 {
@@ -949,6 +977,7 @@ fn render_run(
     load_after: &str,
     r: &Results,
     footprint: &[Footprint],
+    build: &Result<build_time::BuildTimes, String>,
     rss: &Rss,
     report_only: bool,
 ) -> (String, Vec<Row>, String) {
@@ -1630,9 +1659,58 @@ fn render_run(
             ours: ours.to_string(),
             peer: peer.to_string(),
             ratio: format!("{:.2}x", ours as f64 / peer as f64),
-            goal: "(reported)",
-            ok: true,
+            goal: "≤ 0.60x",
+            ok: ours as f64 <= 0.60 * peer as f64,
         });
+    }
+    match build {
+        Ok(b) => {
+            let _ = writeln!(
+                body,
+                "\nA clean release build of a like-for-like binary: {}. Each in a throw-away \
+                 project with this workspace's lockfile, `cargo build --release --offline` \
+                 from an empty target directory (sources already downloaded), {} builds \
+                 each, the two taking turns; the ratio is taken per round.\n",
+                build_time::WHAT,
+                build_time::ROUNDS
+            );
+            let _ = writeln!(
+                body,
+                "| binary | dependency lines | clean release builds (s) |"
+            );
+            let _ = writeln!(body, "|---|---|---|");
+            for (subject, secs) in b.subjects.iter().zip(&b.seconds) {
+                let lines: Vec<String> = subject
+                    .deps
+                    .replace(&workspace_root().display().to_string(), ".")
+                    .lines()
+                    .map(|l| format!("`{l}`"))
+                    .collect();
+                let secs: Vec<String> = secs.iter().map(|x| format!("{x:.1}")).collect();
+                let _ = writeln!(
+                    body,
+                    "| {} | {} | {} |",
+                    subject.name,
+                    lines.join("<br>"),
+                    secs.join(", ")
+                );
+            }
+            if let (Some([mid, lo, hi]), Some(ours), Some(peer)) =
+                (b.ratio(), b.median(0), b.median(1))
+            {
+                rows.push(Row {
+                    target: "5. clean release build of a one-`token()` binary vs oauth2 + reqwest",
+                    ours: format!("{ours:.1} s"),
+                    peer: format!("{peer:.1} s"),
+                    ratio: format!("{mid:.2}x (rounds {lo:.2}–{hi:.2})"),
+                    goal: "≤ 0.75x",
+                    ok: mid <= 0.75,
+                });
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(body, "\nClean release build: not measured: {e}\n");
+        }
     }
     let mut sorted = rss.runs_kib.clone();
     sorted.sort_unstable();
@@ -1920,14 +1998,23 @@ mod tests {
             verify_flag: true,
             fleet: Fleet::default(),
         };
-        let md = render(&machine, "0", &[a, b], &[], &rss, true);
+        let build = Err("not measured".to_owned());
+        let md = render(&machine, "0", &[a, b], &[], &build, &rss, true);
         assert!(md.contains("ratio in each of 2 runs"), "{md}");
         let row = md
             .lines()
             .find(|l| l.starts_with("| 3c. cold v1"))
             .unwrap_or_else(|| panic!("no row: {md}"));
         assert!(row.ends_with("| 1.00x / 1.05x |"), "{row}");
-        let one = render(&machine, "0", &[results("run-c").1], &[], &rss, true);
+        let one = render(
+            &machine,
+            "0",
+            &[results("run-c").1],
+            &[],
+            &build,
+            &rss,
+            true,
+        );
         assert!(!one.contains("in each of"), "{one}");
         for home in [home_a, home_b] {
             let _ = fs::remove_dir_all(home);
