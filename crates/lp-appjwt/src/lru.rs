@@ -47,17 +47,23 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     }
 
     /// Inserts or replaces `key`, dropping the least recently used entries
-    /// if the map is full; returns the values dropped or replaced.
-    pub(crate) fn insert(&mut self, key: K, value: V) -> Vec<V> {
+    /// if the map is full; returns the entries dropped or replaced.
+    pub(crate) fn insert(&mut self, key: K, value: V) -> Vec<(K, V)> {
         if self.capacity == 0 {
-            return vec![value];
+            return vec![(key, value)];
         }
-        let mut dropped: Vec<V> = self.remove(&key).into_iter().collect();
+        let mut dropped: Vec<(K, V)> = self
+            .remove(&key)
+            .map(|v| (key.clone(), v))
+            .into_iter()
+            .collect();
         while self.entries.len() >= self.capacity {
             let Some((_, oldest)) = self.order.pop_first() else {
                 break;
             };
-            dropped.extend(self.entries.remove(&oldest).map(|(v, _)| v));
+            if let Some((v, _)) = self.entries.remove(&oldest) {
+                dropped.push((oldest, v));
+            }
         }
         let tick = self.next_tick();
         self.order.insert(tick, key.clone());

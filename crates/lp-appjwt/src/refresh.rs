@@ -952,6 +952,32 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         abort(to_abort);
     }
 
+    /// The failure that still asks callers to wait, with the count of
+    /// failures in a row: for a cell's owner that is about to drop it and
+    /// must not forget what a server said ([`Refresh::hold`]).
+    pub(crate) fn held(&self) -> Option<(Failure, u32)> {
+        let state = lock(&self.state);
+        let failure = state.failure.as_ref()?;
+        (Instant::now() < failure.not_before)
+            .then(|| (failure.clone(), state.consecutive_failures))
+    }
+
+    /// Takes over a failure another cell of the same source remembered
+    /// ([`Refresh::held`]): until its not-before no fetch is started. A
+    /// failure of this cell's own that ends later is kept instead.
+    pub(crate) fn hold(&self, failure: Failure, consecutive: u32) {
+        let mut state = lock(&self.state);
+        if state
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.not_before >= failure.not_before)
+        {
+            return;
+        }
+        state.failure = Some(failure);
+        state.consecutive_failures = state.consecutive_failures.max(consecutive);
+    }
+
     /// The state for a health report.
     pub(crate) fn snapshot(&self) -> Snapshot<T> {
         let state = lock(&self.state);
@@ -1035,7 +1061,9 @@ impl<T: Send + Sync + 'static> Drop for Abandon<'_, T> {
     }
 }
 
+mod holds;
 mod keyed;
+pub(crate) use holds::Holds;
 pub(crate) use keyed::Keyed;
 
 #[cfg(test)]

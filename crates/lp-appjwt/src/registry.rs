@@ -19,8 +19,8 @@ use crate::client::{AppJwt, AppJwtClient, AppJwtClientBuilder, Shared};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{BuildError, Error};
 use crate::lru::Lru;
-use crate::refresh::Memory;
-use crate::retry::{FailureMemory, RetryPolicy};
+use crate::refresh::{Holds, Memory};
+use crate::retry::{FailureClass, FailureMemory, RetryPolicy};
 use crate::transport::Transport;
 use crate::verify::{
     DEFAULT_JWKS_REFETCH_MIN_INTERVAL, DEFAULT_JWKS_REFRESH_INTERVAL, Verifier, VerifierConfig,
@@ -280,6 +280,7 @@ impl AppJwtRegistryBuilder {
                 },
                 explicit: Mutex::new(HashMap::new()),
                 clients: Mutex::new(Lru::new(self.max_accounts)),
+                holds: Holds::new(self.max_accounts),
                 making: Mutex::new(HashMap::new()),
             }),
         })
@@ -352,6 +353,10 @@ struct Registry {
     /// Credentials added by hand.
     explicit: Mutex<HashMap<AccountId, (ClientId, ClientSecret)>>,
     clients: Mutex<Lru<AccountId, AppJwtClient>>,
+    /// What the token servers told clients that left the cache (evicted,
+    /// removed, replaced) to wait for, until then: the account's next
+    /// client takes it over, so that no path asks sooner than it was told.
+    holds: Holds<AccountId>,
     /// One making of a client per account at a time.
     making: Mutex<HashMap<AccountId, Arc<OnceCell<AppJwtClient>>>>,
 }
@@ -384,18 +389,32 @@ impl AppJwtRegistry {
     }
 
     /// Adds (or replaces) an account's credentials. A replaced account's
-    /// client, and its cached token, is dropped.
+    /// client, and its cached token, is dropped. A wait a token server
+    /// asked of the account (a 429 or a 5xx, with its `Retry-After`) still
+    /// holds for the new credentials; a refusal of the old ones (another
+    /// 4xx, a token that failed its checks) does not.
     pub fn add(&self, account: AccountId, client_id: ClientId, secret: ClientSecret) {
         lock(&self.inner.explicit).insert(account.clone(), (client_id, secret));
-        lock(&self.inner.clients).remove(&account);
+        let replaced = lock(&self.inner.clients).remove(&account);
+        if let Some(client) = replaced {
+            client.keep_hold(&self.inner.holds);
+        }
+        self.inner
+            .holds
+            .forget_if(&account, |f| !asked_to_wait(&f.error));
     }
 
     /// Forgets an account: its credentials (if added) and its client.
     /// Returns whether it was known. A clone of its client that a caller
-    /// still holds goes on working for that caller.
+    /// still holds goes on working for that caller. What a token server
+    /// asked the account to wait for is still remembered, until then.
     pub fn remove(&self, account: &AccountId) -> bool {
         let added = lock(&self.inner.explicit).remove(account).is_some();
-        let cached = lock(&self.inner.clients).remove(account).is_some();
+        let removed = lock(&self.inner.clients).remove(account);
+        let cached = removed.is_some();
+        if let Some(client) = removed {
+            client.keep_hold(&self.inner.holds);
+        }
         added || cached
     }
 
@@ -422,7 +441,11 @@ impl AppJwtRegistry {
         let made = cell
             .get_or_try_init(|| async {
                 let client = self.make(account).await?;
-                lock(&self.inner.clients).insert(account.clone(), client.clone());
+                client.take_hold(&self.inner.holds);
+                let evicted = lock(&self.inner.clients).insert(account.clone(), client.clone());
+                for (_, old) in evicted {
+                    old.keep_hold(&self.inner.holds);
+                }
                 Ok::<_, RegistryError>(client)
             })
             .await
@@ -507,6 +530,12 @@ impl AppJwtRegistry {
             .build()
             .map_err(RegistryError::Build)
     }
+}
+
+/// Whether `error` is a server's "wait" (a throttle, a server or a
+/// connection that failed) rather than a refusal of the credentials.
+fn asked_to_wait(error: &Error) -> bool {
+    FailureClass::of(error.root()) != FailureClass::Rejected
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

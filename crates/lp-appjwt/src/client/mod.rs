@@ -217,6 +217,18 @@ impl AppJwtClient {
         Box::pin(self.inner.slow_token()).await
     }
 
+    /// Keeps in `holds` what the token server told this client to wait
+    /// for, for a registry that drops it.
+    pub(crate) fn keep_hold(&self, holds: &crate::refresh::Holds<AccountId>) {
+        holds.keep(self.inner.account.clone(), &self.inner.token);
+    }
+
+    /// Makes this new client wait as a dropped client of its account was
+    /// told to.
+    pub(crate) fn take_hold(&self, holds: &crate::refresh::Holds<AccountId>) {
+        holds.pass_to(&self.inner.account, &self.inner.token);
+    }
+
     /// Marks the cached token unusable, for a caller whose request was
     /// answered 401 ("AppJWT expired or invalid"): the next
     /// [`AppJwtClient::token`] fetches a new one (single-flight as always).

@@ -4,14 +4,16 @@
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
-use super::{Refresh, lock};
+use super::{Holds, Refresh, lock};
 use crate::lru::Lru;
 
 /// A bounded map of [`Refresh`] cells. A cell dropped from the map (least
 /// recently used, or the map dropped) is shut down, so that its
-/// background task ends with it.
+/// background task ends with it; what a server told it to wait for is
+/// kept ([`Holds`]) and handed to the key's next cell.
 pub(crate) struct Keyed<K, T: Send + Sync + 'static> {
     cells: Mutex<Lru<K, Arc<Refresh<T>>>>,
+    pub(super) holds: Holds<K>,
 }
 
 impl<K: Hash + Eq + Clone, T: Send + Sync + 'static> Keyed<K, T> {
@@ -20,6 +22,7 @@ impl<K: Hash + Eq + Clone, T: Send + Sync + 'static> Keyed<K, T> {
     pub(crate) fn new(capacity: usize) -> Self {
         Keyed {
             cells: Mutex::new(Lru::new(capacity)),
+            holds: Holds::new(capacity),
         }
     }
 
@@ -30,12 +33,14 @@ impl<K: Hash + Eq + Clone, T: Send + Sync + 'static> Keyed<K, T> {
             return Arc::clone(cell);
         }
         let cell = make();
+        self.holds.pass_to(key, &cell);
         let dropped = cells.insert(key.clone(), Arc::clone(&cell));
         drop(cells);
-        for old in dropped {
+        for (old_key, old) in dropped {
             // With capacity 0 the new cell itself comes back: it serves
             // this one call and must not be shut down before it.
             if !Arc::ptr_eq(&old, &cell) {
+                self.holds.keep(old_key, &old);
                 old.shutdown();
             }
         }

@@ -511,3 +511,46 @@ proptest::proptest! {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_cell_dropped_for_another_leaves_its_wait_to_the_next() {
+    let keyed: Keyed<u32, u32> = Keyed::new(1);
+    let (first, source, _o1) = cell(false);
+    source.script([Answer::Throttled(120)]);
+    let one = keyed.cell(&1, || Arc::clone(&first));
+    assert!(!matches!(get(&one).await, Err(Error::Backoff { .. })));
+    // Key 2 takes the only place; key 1's next cell must still wait.
+    let (second, _s2, _o2) = cell(false);
+    keyed.cell(&2, || Arc::clone(&second));
+    assert_eq!(keyed.holds.len(), 1);
+    let (third, fresh_source, _o3) = cell(false);
+    let again = keyed.cell(&1, || Arc::clone(&third));
+    assert!(matches!(get(&again).await, Err(Error::Backoff { .. })));
+    assert_eq!(fresh_source.calls(), 0, "no request before the 120 s");
+    tokio::time::advance(121 * S).await;
+    assert_eq!(get(&again).await.unwrap(), 0);
+    assert_eq!(fresh_source.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn kept_holds_are_bounded_and_end_when_their_wait_does() {
+    let holds: Holds<u32> = Holds::new(2);
+    for (key, secs) in [(1, 10), (2, 20), (3, 30)] {
+        let (c, source, _o) = cell(false);
+        source.script([Answer::Throttled(secs)]);
+        let _ = get(&c).await;
+        holds.keep(key, &c);
+    }
+    assert_eq!(holds.len(), 2, "the one ending soonest made way");
+    tokio::time::advance(25 * S).await;
+    let (c, _source, _o) = cell(false);
+    let _ = get(&c).await;
+    let (t, throttled, _o) = cell(false);
+    throttled.script([Answer::Throttled(60)]);
+    let _ = get(&t).await;
+    holds.keep(9, &t);
+    assert_eq!(holds.len(), 2, "2's wait ended and was dropped; 3 and 9 remain");
+    // A cell with nothing to wait for leaves nothing.
+    holds.keep(10, &c);
+    assert_eq!(holds.len(), 2);
+}

@@ -270,3 +270,100 @@ proptest! {
         })?;
     }
 }
+
+/// A registry over [`fake`], except that a token request for an account
+/// in `refuse` gets that status (with `Retry-After: 120` for a 429).
+fn refusing_registry(
+    max: usize,
+) -> (
+    Arc<Mutex<Seen>>,
+    Arc<Mutex<HashMap<String, u16>>>,
+    AppJwtRegistry,
+) {
+    let clock = TestClock::new();
+    let (seen, inner) = fake(clock, false);
+    let refuse: Arc<Mutex<HashMap<String, u16>>> = Arc::default();
+    let (inner, statuses, counts) = (Arc::new(inner), Arc::clone(&refuse), Arc::clone(&seen));
+    let transport = move |req: http::Request<Vec<u8>>| {
+        let (inner, statuses, counts) = (Arc::clone(&inner), Arc::clone(&statuses), Arc::clone(&counts));
+        async move {
+            let path = req.uri().path().to_owned();
+            let refused = statuses
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(a, _)| path.contains(&format!("/account/{a}/app/token")))
+                .map(|(a, s)| (a.clone(), *s));
+            let Some((account, status)) = refused else {
+                return lp_appjwt::Transport::send(&*inner, req).await;
+            };
+            *counts.lock().unwrap().tokens.entry(account).or_default() += 1;
+            let mut answer = http::Response::builder()
+                .status(status)
+                .header("content-type", "application/json");
+            if status == 429 {
+                answer = answer.header("retry-after", "120");
+            }
+            Ok(answer
+                .body(br#"{"error":"invalid_client"}"#.to_vec())
+                .unwrap())
+        }
+    };
+    let registry = AppJwtRegistry::builder()
+        .csds_host(Host::parse("api.liveperson.net").unwrap())
+        .transport(transport)
+        .clock(move || clock.now())
+        .verify_with(VerifyWith::None)
+        .max_accounts(max)
+        .credential_source(|account: AccountId| async move { Ok(Some(credentials(&account))) })
+        .build()
+        .unwrap();
+    (seen, refuse, registry)
+}
+
+fn is_backoff(err: &RegistryError) -> bool {
+    matches!(err, RegistryError::Client(lp_appjwt::Error::Backoff { .. }))
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_evicted_or_removed_account_still_waits_as_it_was_told() {
+    let (seen, refuse, registry) = refusing_registry(1);
+    let a = account(1);
+    refuse.lock().unwrap().insert(a.to_string(), 429);
+    let err = registry.token(&a).await.unwrap_err();
+    assert!(!is_backoff(&err), "the server's own answer first: {err:?}");
+    assert!(is_backoff(&registry.token(&a).await.unwrap_err()));
+    // Another account takes the only place: account 1's client is dropped,
+    // and its next one must still wait out the 120 s.
+    registry.token(&account(2)).await.unwrap();
+    assert!(is_backoff(&registry.token(&a).await.unwrap_err()), "after eviction");
+    // Removed and added back with new credentials: a 429 holds for them.
+    assert!(registry.remove(&a));
+    let c = credentials(&a);
+    registry.add(a.clone(), c.client_id, c.secret);
+    assert!(is_backoff(&registry.token(&a).await.unwrap_err()), "after add");
+    assert_eq!(seen.lock().unwrap().tokens[a.as_str()], 1, "one request in all");
+    // Once the wait is over the account is asked for again.
+    refuse.lock().unwrap().clear();
+    tokio::time::advance(Duration::from_secs(121)).await;
+    registry.token(&a).await.unwrap();
+    assert_eq!(seen.lock().unwrap().tokens[a.as_str()], 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn new_credentials_are_tried_at_once_after_a_refusal_of_the_old() {
+    let (seen, refuse, registry) = refusing_registry(10);
+    let a = account(1);
+    refuse.lock().unwrap().insert(a.to_string(), 401);
+    registry.token(&a).await.unwrap_err();
+    assert!(is_backoff(&registry.token(&a).await.unwrap_err()), "401 remembered");
+    // Evicted or removed, the refusal is kept for the same credentials...
+    assert!(registry.remove(&a));
+    assert!(is_backoff(&registry.token(&a).await.unwrap_err()), "after remove");
+    // ...but a new secret gets its chance at once.
+    refuse.lock().unwrap().clear();
+    let c = credentials(&a);
+    registry.add(a.clone(), c.client_id, c.secret);
+    registry.token(&a).await.unwrap();
+    assert_eq!(seen.lock().unwrap().tokens[a.as_str()], 2);
+}
