@@ -958,8 +958,7 @@ impl<T: Send + Sync + 'static> Refresh<T> {
     pub(crate) fn held(&self) -> Option<(Failure, u32)> {
         let state = lock(&self.state);
         let failure = state.failure.as_ref()?;
-        (Instant::now() < failure.not_before)
-            .then(|| (failure.clone(), state.consecutive_failures))
+        (Instant::now() < failure.not_before).then(|| (failure.clone(), state.consecutive_failures))
     }
 
     /// Takes over a failure another cell of the same source remembered

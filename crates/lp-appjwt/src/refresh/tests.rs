@@ -549,7 +549,11 @@ async fn kept_holds_are_bounded_and_end_when_their_wait_does() {
     throttled.script([Answer::Throttled(60)]);
     let _ = get(&t).await;
     holds.keep(9, &t);
-    assert_eq!(holds.len(), 2, "2's wait ended and was dropped; 3 and 9 remain");
+    assert_eq!(
+        holds.len(),
+        2,
+        "2's wait ended and was dropped; 3 and 9 remain"
+    );
     // A cell with nothing to wait for leaves nothing.
     holds.keep(10, &c);
     assert_eq!(holds.len(), 2);

@@ -271,21 +271,22 @@ proptest! {
     }
 }
 
+/// The status a token request of each listed account gets.
+type Statuses = Arc<Mutex<HashMap<String, u16>>>;
+
 /// A registry over [`fake`], except that a token request for an account
 /// in `refuse` gets that status (with `Retry-After: 120` for a 429).
-fn refusing_registry(
-    max: usize,
-) -> (
-    Arc<Mutex<Seen>>,
-    Arc<Mutex<HashMap<String, u16>>>,
-    AppJwtRegistry,
-) {
+fn refusing_registry(max: usize) -> (Arc<Mutex<Seen>>, Statuses, AppJwtRegistry) {
     let clock = TestClock::new();
     let (seen, inner) = fake(clock, false);
-    let refuse: Arc<Mutex<HashMap<String, u16>>> = Arc::default();
+    let refuse: Statuses = Arc::default();
     let (inner, statuses, counts) = (Arc::new(inner), Arc::clone(&refuse), Arc::clone(&seen));
     let transport = move |req: http::Request<Vec<u8>>| {
-        let (inner, statuses, counts) = (Arc::clone(&inner), Arc::clone(&statuses), Arc::clone(&counts));
+        let (inner, statuses, counts) = (
+            Arc::clone(&inner),
+            Arc::clone(&statuses),
+            Arc::clone(&counts),
+        );
         async move {
             let path = req.uri().path().to_owned();
             let refused = statuses
@@ -336,13 +337,23 @@ async fn an_evicted_or_removed_account_still_waits_as_it_was_told() {
     // Another account takes the only place: account 1's client is dropped,
     // and its next one must still wait out the 120 s.
     registry.token(&account(2)).await.unwrap();
-    assert!(is_backoff(&registry.token(&a).await.unwrap_err()), "after eviction");
+    assert!(
+        is_backoff(&registry.token(&a).await.unwrap_err()),
+        "after eviction"
+    );
     // Removed and added back with new credentials: a 429 holds for them.
     assert!(registry.remove(&a));
     let c = credentials(&a);
     registry.add(a.clone(), c.client_id, c.secret);
-    assert!(is_backoff(&registry.token(&a).await.unwrap_err()), "after add");
-    assert_eq!(seen.lock().unwrap().tokens[a.as_str()], 1, "one request in all");
+    assert!(
+        is_backoff(&registry.token(&a).await.unwrap_err()),
+        "after add"
+    );
+    assert_eq!(
+        seen.lock().unwrap().tokens[a.as_str()],
+        1,
+        "one request in all"
+    );
     // Once the wait is over the account is asked for again.
     refuse.lock().unwrap().clear();
     tokio::time::advance(Duration::from_secs(121)).await;
@@ -356,10 +367,16 @@ async fn new_credentials_are_tried_at_once_after_a_refusal_of_the_old() {
     let a = account(1);
     refuse.lock().unwrap().insert(a.to_string(), 401);
     registry.token(&a).await.unwrap_err();
-    assert!(is_backoff(&registry.token(&a).await.unwrap_err()), "401 remembered");
+    assert!(
+        is_backoff(&registry.token(&a).await.unwrap_err()),
+        "401 remembered"
+    );
     // Evicted or removed, the refusal is kept for the same credentials...
     assert!(registry.remove(&a));
-    assert!(is_backoff(&registry.token(&a).await.unwrap_err()), "after remove");
+    assert!(
+        is_backoff(&registry.token(&a).await.unwrap_err()),
+        "after remove"
+    );
     // ...but a new secret gets its chance at once.
     refuse.lock().unwrap().clear();
     let c = credentials(&a);
