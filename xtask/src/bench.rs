@@ -1695,6 +1695,29 @@ fn render_run(
                     secs.join(", ")
                 );
             }
+            if let Some(d) = b.breakdown() {
+                let top = |own: &[(String, f64)]| {
+                    own.iter()
+                        .take(4)
+                        .map(|(k, t)| format!("{k} {t:.1} s"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let _ = writeln!(
+                    body,
+                    "\nWhat limits it, from `cargo build --timings` of the same builds (each \
+                     unit's time summed, median over the rounds; on two cores the wall time \
+                     follows that sum): the crates both binaries compile took {:.1} s in \
+                     lp-appjwt's build and {:.1} s in the peer's; the crates only lp-appjwt's \
+                     build compiles took {:.1} s ({}), those only the peer's {:.1} s ({}).\n",
+                    d.shared[0],
+                    d.shared[1],
+                    d.own[0],
+                    top(&d.largest[0]),
+                    d.own[1],
+                    top(&d.largest[1])
+                );
+            }
             if let (Some([mid, lo, hi]), Some(ours), Some(peer)) =
                 (b.ratio(), b.median(0), b.median(1))
             {

@@ -25,10 +25,14 @@ pub struct Subject {
     main: &'static str,
 }
 
-/// Seconds of each clean build, per contender, in round order.
+/// Seconds of each clean build, per contender, in round order, and what
+/// `cargo build --timings` says each unit (crate, build script) took in it.
 pub struct BuildTimes {
     pub subjects: Vec<Subject>,
     pub seconds: Vec<Vec<f64>>,
+    /// Per contender, per round: (`name version`, seconds), units of one
+    /// crate summed.
+    pub units: Vec<Vec<Vec<(String, f64)>>>,
 }
 
 const OURS: &str = r#"use lp_appjwt::{AccountId, AppJwtClient, ClientId, ClientSecret};
@@ -125,6 +129,7 @@ pub fn subjects(
 pub fn measure(base: &Path, lock: &[u8], subjects: Vec<Subject>) -> Result<BuildTimes, String> {
     let n = subjects.len();
     let mut seconds = vec![Vec::with_capacity(ROUNDS); n];
+    let mut units = vec![Vec::with_capacity(ROUNDS); n];
     let dirs: Vec<PathBuf> = (0..n).map(|i| base.join(format!("build{i}"))).collect();
     for (dir, s) in dirs.iter().zip(&subjects) {
         write_project(dir, &s.deps, s.main, lock)?;
@@ -137,10 +142,16 @@ pub fn measure(base: &Path, lock: &[u8], subjects: Vec<Subject>) -> Result<Build
                 r + 1,
                 subjects[i].name
             );
-            seconds[i].push(clean_build(&dirs[i])?);
+            let (secs, unit_times) = clean_build(&dirs[i])?;
+            seconds[i].push(secs);
+            units[i].push(unit_times);
         }
     }
-    Ok(BuildTimes { subjects, seconds })
+    Ok(BuildTimes {
+        subjects,
+        seconds,
+        units,
+    })
 }
 
 fn write_project(dir: &Path, deps: &str, main: &str, lock: &[u8]) -> Result<(), String> {
@@ -160,9 +171,9 @@ fn write_project(dir: &Path, deps: &str, main: &str, lock: &[u8]) -> Result<(), 
     Ok(())
 }
 
-/// Seconds of `cargo build --release --offline` in `dir` from an empty
-/// target directory.
-fn clean_build(dir: &Path) -> Result<f64, String> {
+/// Seconds of `cargo build --release --offline --timings` in `dir` from an
+/// empty target directory, and the units' times from its timing report.
+fn clean_build(dir: &Path) -> Result<(f64, Vec<(String, f64)>), String> {
     let target = dir.join("target");
     let clear = || match fs::remove_dir_all(&target) {
         Ok(()) => Ok(()),
@@ -172,13 +183,14 @@ fn clean_build(dir: &Path) -> Result<f64, String> {
     clear()?;
     let started = Instant::now();
     let out = crate::cargo()
-        .args(["build", "--release", "--offline", "--quiet"])
+        .args(["build", "--release", "--offline", "--quiet", "--timings"])
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", &target)
         .env_remove("RUSTC_WRAPPER")
         .output()
         .map_err(|e| format!("cannot run cargo build: {e}"))?;
     let secs = started.elapsed().as_secs_f64();
+    let report = fs::read_to_string(target.join("cargo-timings").join("cargo-timing.html"));
     clear()?;
     if !out.status.success() {
         return Err(format!(
@@ -187,7 +199,47 @@ fn clean_build(dir: &Path) -> Result<f64, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    Ok(secs)
+    let units = report.map(|r| unit_times(&r)).unwrap_or_default();
+    Ok((secs, units))
+}
+
+/// The units of a `cargo build --timings` report (its `UNIT_DATA`): each
+/// unit's `duration`, summed per `name version` (a crate's build script
+/// and its library are one entry). Empty when the report has no such
+/// table.
+pub fn unit_times(report: &str) -> Vec<(String, f64)> {
+    let Some(start) = report.find("UNIT_DATA = [") else {
+        return Vec::new();
+    };
+    let data = &report[start..];
+    let data = &data[..data.find("];").unwrap_or(data.len())];
+    let field = |obj: &str, key: &str| -> Option<String> {
+        let at = obj.find(&format!("\"{key}\":"))? + key.len() + 3;
+        let rest = obj[at..].trim_start();
+        let value = if let Some(quoted) = rest.strip_prefix('"') {
+            &quoted[..quoted.find('"')?]
+        } else {
+            &rest[..rest.find([',', '}']).unwrap_or(rest.len())]
+        };
+        Some(value.trim().to_owned())
+    };
+    let mut out: Vec<(String, f64)> = Vec::new();
+    // Each unit object starts with its index, `"i":`.
+    for obj in data.split("\"i\":").skip(1) {
+        let (Some(name), Some(version), Some(duration)) = (
+            field(obj, "name"),
+            field(obj, "version"),
+            field(obj, "duration").and_then(|d| d.parse::<f64>().ok()),
+        ) else {
+            continue;
+        };
+        let key = format!("{name} {version}");
+        match out.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, total)) => *total += duration,
+            None => out.push((key, duration)),
+        }
+    }
+    out
 }
 
 impl BuildTimes {
@@ -201,6 +253,18 @@ impl BuildTimes {
                 let t: Vec<String> = t.iter().map(|x| format!("{x:.2}")).collect();
                 format!("{}\t{}\n", s.name, t.join(" "))
             })
+            .chain(
+                self.subjects
+                    .iter()
+                    .zip(&self.units)
+                    .flat_map(|(s, rounds)| {
+                        rounds.iter().enumerate().flat_map(move |(r, units)| {
+                            units
+                                .iter()
+                                .map(move |(u, t)| format!("unit\t{}\t{r}\t{u}\t{t:.3}\n", s.name))
+                        })
+                    }),
+            )
             .collect();
         fs::write(file, text).map_err(|e| format!("cannot write {}: {e}", file.display()))
     }
@@ -218,7 +282,35 @@ impl BuildTimes {
                     .ok_or_else(|| format!("{}: no times for {}", file.display(), s.name))
             })
             .collect::<Result<_, _>>()?;
-        Ok(BuildTimes { subjects, seconds })
+        let units = subjects
+            .iter()
+            .map(|s| {
+                let mut rounds: Vec<Vec<(String, f64)>> = Vec::new();
+                for line in text.lines() {
+                    let f: Vec<&str> = line.split('\t').collect();
+                    let [tag, name, round, unit, secs] = f[..] else {
+                        continue;
+                    };
+                    let (Ok(round), Ok(secs)) = (round.parse::<usize>(), secs.parse::<f64>())
+                    else {
+                        continue;
+                    };
+                    if tag != "unit" || name != s.name {
+                        continue;
+                    }
+                    if rounds.len() <= round {
+                        rounds.resize(round + 1, Vec::new());
+                    }
+                    rounds[round].push((unit.to_owned(), secs));
+                }
+                rounds
+            })
+            .collect();
+        Ok(BuildTimes {
+            subjects,
+            seconds,
+            units,
+        })
     }
 
     /// Per round, the first subject's time over the second's: median, min
@@ -230,10 +322,101 @@ impl BuildTimes {
         Some([*per.get(per.len() / 2)?, *per.first()?, *per.last()?])
     }
 
+    /// From the timing reports, median over rounds: the summed unit times
+    /// of crates in both builds (per subject), and of those in one build
+    /// only (per subject, with its largest crates, largest first).
+    pub fn breakdown(&self) -> Option<Breakdown> {
+        let (a, b) = (self.units.first()?, self.units.get(1)?);
+        let names = |rounds: &Vec<Vec<(String, f64)>>| -> Vec<String> {
+            rounds
+                .first()
+                .map(|u| u.iter().map(|(k, _)| k.clone()).collect())
+                .unwrap_or_default()
+        };
+        let (in_a, in_b) = (names(a), names(b));
+        if in_a.is_empty() || in_b.is_empty() {
+            return None;
+        }
+        let median_of = |rounds: &Vec<Vec<(String, f64)>>, keep: &dyn Fn(&str) -> bool| {
+            let mut sums: Vec<f64> = rounds
+                .iter()
+                .map(|u| u.iter().filter(|(k, _)| keep(k)).map(|(_, t)| t).sum())
+                .collect();
+            sums.sort_by(f64::total_cmp);
+            sums.get(sums.len() / 2).copied().unwrap_or(0.0)
+        };
+        let largest = |rounds: &Vec<Vec<(String, f64)>>, other: &[String]| {
+            let mut own: Vec<(String, f64)> = names(rounds)
+                .into_iter()
+                .filter(|k| !other.contains(k))
+                .map(|k| {
+                    let t = median_of(rounds, &|u: &str| u == k);
+                    (k, t)
+                })
+                .collect();
+            own.sort_by(|x, y| y.1.total_cmp(&x.1));
+            own
+        };
+        Some(Breakdown {
+            shared: [
+                median_of(a, &|k| in_b.iter().any(|n| n == k)),
+                median_of(b, &|k| in_a.iter().any(|n| n == k)),
+            ],
+            own: [
+                median_of(a, &|k| !in_b.iter().any(|n| n == k)),
+                median_of(b, &|k| !in_a.iter().any(|n| n == k)),
+            ],
+            largest: [largest(a, &in_b), largest(b, &in_a)],
+        })
+    }
+
     /// The median build time of subject `i`.
     pub fn median(&self, i: usize) -> Option<f64> {
         let mut v = self.seconds.get(i)?.clone();
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied()
+    }
+}
+
+/// Where the two builds' time went, from their timing reports.
+pub struct Breakdown {
+    /// Summed unit seconds of the crates both builds compile, in each.
+    pub shared: [f64; 2],
+    /// Summed unit seconds of the crates only one build compiles.
+    pub own: [f64; 2],
+    /// Those crates with their seconds, largest first, per build.
+    pub largest: [Vec<(String, f64)>; 2],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_times_sum_a_crates_units() {
+        let report = r#"<script>
+const UNIT_DATA = [
+  {"i":0,"name":"ring","version":"0.17.14","mode":"run-custom-build","target":"","start":1.0,"duration":6.5,"rmeta_time":null,"unlocked_units":[1]},
+  {"i":1,"name":"ring","version":"0.17.14","mode":"todo","target":"","start":7.5,"duration":4.25,"rmeta_time":2.0,"unlocked_units":[]},
+  {
+    "i": 2,
+    "name": "lp-appjwt",
+    "version": "0.1.0",
+    "features": ["default"],
+    "start": 9.0,
+    "duration": 9,
+    "sections": null
+  }
+];
+const CONCURRENCY_DATA = [];
+</script>"#;
+        assert_eq!(
+            unit_times(report),
+            vec![
+                ("ring 0.17.14".to_owned(), 10.75),
+                ("lp-appjwt 0.1.0".to_owned(), 9.0)
+            ]
+        );
+        assert!(unit_times("<html>no table</html>").is_empty());
     }
 }
