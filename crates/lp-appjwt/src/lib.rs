@@ -393,7 +393,7 @@ pub use lp_store::{
 };
 pub use registry::{
     AppJwtRegistry, AppJwtRegistryBuilder, CredentialError, CredentialFuture, CredentialSource,
-    Credentials, DEFAULT_MAX_ACCOUNTS, RegistryError,
+    Credentials, DEFAULT_CREDENTIAL_RETRY, DEFAULT_MAX_ACCOUNTS, RegistryError,
 };
 pub use retry::{FailureMemory, RetryPolicy};
 pub use store::{DEFAULT_LEASE_WAIT, DEFAULT_STORE_TIMEOUT, StoreStatus};

@@ -1062,7 +1062,7 @@ impl<T: Send + Sync + 'static> Drop for Abandon<'_, T> {
 
 mod holds;
 mod keyed;
-pub(crate) use holds::Holds;
+pub(crate) use holds::{Expiring, Holds};
 pub(crate) use keyed::Keyed;
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use lp_consumer::{ConsumerJws, ExtConsumerId};
 use lp_ids::{AccountId, ClientId, Host};
@@ -19,7 +20,7 @@ use crate::client::{AppJwt, AppJwtClient, AppJwtClientBuilder, Shared};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{BuildError, Error};
 use crate::lru::Lru;
-use crate::refresh::{Holds, Memory};
+use crate::refresh::{Expiring, Holds, Memory};
 use crate::retry::{FailureClass, FailureMemory, RetryPolicy};
 use crate::transport::Transport;
 use crate::verify::{
@@ -29,6 +30,9 @@ use crate::verify::{
 
 /// Default bound of [`AppJwtRegistryBuilder::max_accounts`].
 pub const DEFAULT_MAX_ACCOUNTS: usize = 10_000;
+
+/// Default of [`AppJwtRegistryBuilder::credential_retry`].
+pub const DEFAULT_CREDENTIAL_RETRY: Duration = Duration::from_secs(5);
 
 /// An account's app installation: the client id and its secret.
 pub struct Credentials {
@@ -75,7 +79,10 @@ pub type CredentialFuture<'a> =
 /// Where the registry finds an account's client id and secret the first
 /// time the account is used (a vault, a database, a configuration file).
 /// Asked once per account while its client stays cached, and never twice
-/// at once for one account.
+/// at once for one account. An account it does not know, or a failure, is
+/// remembered for [`AppJwtRegistryBuilder::credential_retry`]: calls for
+/// that account in the meantime get the same answer without asking again
+/// (accounts may come from requests, and a source is someone's vault).
 ///
 /// Any `Fn(AccountId) -> impl Future<Output = Result<Option<Credentials>,
 /// CredentialError>>` closure is a source.
@@ -160,6 +167,7 @@ pub struct AppJwtRegistryBuilder {
     transport: Option<Box<dyn Transport>>,
     max_accounts: usize,
     source: Option<Arc<dyn CredentialSource>>,
+    credential_retry: Duration,
     configure: Option<Configure>,
 }
 
@@ -171,6 +179,7 @@ impl fmt::Debug for AppJwtRegistryBuilder {
             .field("verify_with", &self.verify_with)
             .field("max_accounts", &self.max_accounts)
             .field("credential_source", &self.source.is_some())
+            .field("credential_retry", &self.credential_retry)
             .finish_non_exhaustive()
     }
 }
@@ -232,6 +241,15 @@ impl AppJwtRegistryBuilder {
         self
     }
 
+    /// How long the credential source's "unknown account" or failure is
+    /// remembered for an account before the source is asked again
+    /// (default [`DEFAULT_CREDENTIAL_RETRY`]); zero asks every time.
+    /// Adding the account's credentials ends it at once.
+    pub fn credential_retry(mut self, retry: Duration) -> Self {
+        self.credential_retry = retry;
+        self
+    }
+
     /// Sets up each account's client further (refresh margin, a token
     /// store, consumer cache size, ...); the registry then sets the
     /// Domain API host, version, retry policy, clock, transport and key
@@ -281,6 +299,8 @@ impl AppJwtRegistryBuilder {
                 explicit: Mutex::new(HashMap::new()),
                 clients: Mutex::new(Lru::new(self.max_accounts)),
                 holds: Holds::new(self.max_accounts),
+                misses: Expiring::new(self.max_accounts),
+                credential_retry: self.credential_retry,
                 making: Mutex::new(HashMap::new()),
             }),
         })
@@ -349,6 +369,10 @@ struct Registry {
     clock: Arc<dyn Clock>,
     configure: Option<Configure>,
     source: Option<Arc<dyn CredentialSource>>,
+    /// What the source answered for accounts it could not serve, until
+    /// `credential_retry` has passed.
+    misses: Expiring<AccountId, Miss>,
+    credential_retry: Duration,
     shared: Shared,
     /// Credentials added by hand.
     explicit: Mutex<HashMap<AccountId, (ClientId, ClientSecret)>>,
@@ -384,6 +408,7 @@ impl AppJwtRegistry {
             transport: None,
             max_accounts: DEFAULT_MAX_ACCOUNTS,
             source: None,
+            credential_retry: DEFAULT_CREDENTIAL_RETRY,
             configure: None,
         }
     }
@@ -395,6 +420,7 @@ impl AppJwtRegistry {
     /// 4xx, a token that failed its checks) does not.
     pub fn add(&self, account: AccountId, client_id: ClientId, secret: ClientSecret) {
         lock(&self.inner.explicit).insert(account.clone(), (client_id, secret));
+        self.inner.misses.forget_if(&account, |_| true);
         let replaced = lock(&self.inner.clients).remove(&account);
         if let Some(client) = replaced {
             client.keep_hold(&self.inner.holds);
@@ -499,14 +525,24 @@ impl AppJwtRegistry {
                 let Some(source) = &self.inner.source else {
                     return Err(RegistryError::UnknownAccount(account.clone()));
                 };
-                match source.credentials(account).await {
-                    Ok(Some(c)) => (c.client_id, c.secret),
-                    Ok(None) => return Err(RegistryError::UnknownAccount(account.clone())),
-                    Err(source) => {
-                        return Err(RegistryError::Credentials {
-                            account: account.clone(),
-                            source,
-                        });
+                if let Some(miss) = self.inner.misses.get(account) {
+                    return Err(miss.error(account));
+                }
+                let miss = match source.credentials(account).await {
+                    Ok(Some(c)) => Ok((c.client_id, c.secret)),
+                    Ok(None) => Err(Miss::Unknown),
+                    Err(e) => Err(Miss::Failed(e)),
+                };
+                match miss {
+                    Ok(creds) => creds,
+                    Err(miss) => {
+                        let error = miss.error(account);
+                        let until =
+                            tokio::time::Instant::now().checked_add(self.inner.credential_retry);
+                        if let Some(until) = until {
+                            self.inner.misses.insert(account.clone(), until, miss);
+                        }
+                        return Err(error);
                     }
                 }
             }
@@ -529,6 +565,25 @@ impl AppJwtRegistry {
             .shared(r.shared.clone())
             .build()
             .map_err(RegistryError::Build)
+    }
+}
+
+/// What a credential source answered for an account it could not serve.
+#[derive(Clone)]
+enum Miss {
+    Unknown,
+    Failed(CredentialError),
+}
+
+impl Miss {
+    fn error(&self, account: &AccountId) -> RegistryError {
+        match self {
+            Miss::Unknown => RegistryError::UnknownAccount(account.clone()),
+            Miss::Failed(source) => RegistryError::Credentials {
+                account: account.clone(),
+                source: source.clone(),
+            },
+        }
     }
 }
 

@@ -384,3 +384,74 @@ async fn new_credentials_are_tried_at_once_after_a_refusal_of_the_old() {
     registry.token(&a).await.unwrap();
     assert_eq!(seen.lock().unwrap().tokens[a.as_str()], 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn what_the_credential_source_could_not_answer_is_remembered_for_a_while() {
+    let clock = TestClock::new();
+    let (seen, transport) = fake(clock, false);
+    let asked: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let counts = Arc::clone(&asked);
+    let registry = AppJwtRegistry::builder()
+        .transport(transport)
+        .clock(move || clock.now())
+        .verify_with(VerifyWith::None)
+        .credential_source(move |account: AccountId| {
+            *counts
+                .lock()
+                .unwrap()
+                .entry(account.to_string())
+                .or_default() += 1;
+            async move {
+                match account.as_str() {
+                    "10000001" => Err(CredentialError::new("vault answered 503")),
+                    _ => Ok(None),
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    let (failing, unknown) = (account(1), account(2));
+    for _ in 0..10 {
+        let err = registry.token(&failing).await.unwrap_err();
+        assert!(err.to_string().contains("vault answered 503"), "{err}");
+        let err = registry.token(&unknown).await.unwrap_err();
+        assert!(matches!(err, RegistryError::UnknownAccount(_)), "{err:?}");
+    }
+    let times = |a: &AccountId| asked.lock().unwrap()[a.as_str()];
+    assert_eq!(
+        (times(&failing), times(&unknown)),
+        (1, 1),
+        "asked once each"
+    );
+    // After the default 5 s the source is asked again.
+    tokio::time::advance(Duration::from_secs(6)).await;
+    registry.token(&failing).await.unwrap_err();
+    assert_eq!(times(&failing), 2);
+    // Credentials added by hand end it at once, without the source.
+    let c = credentials(&unknown);
+    registry.add(unknown.clone(), c.client_id, c.secret);
+    registry.token(&unknown).await.unwrap();
+    assert_eq!(times(&unknown), 1);
+    assert_eq!(seen.lock().unwrap().tokens[unknown.as_str()], 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_credential_retry_asks_the_source_every_time() {
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counts = Arc::clone(&asked);
+    let registry = AppJwtRegistry::builder()
+        .transport(|_req: http::Request<Vec<u8>>| async {
+            Err::<http::Response<Vec<u8>>, _>(TransportError::connect())
+        })
+        .credential_retry(Duration::ZERO)
+        .credential_source(move |_account: AccountId| {
+            counts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Ok(None) }
+        })
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        registry.token(&account(1)).await.unwrap_err();
+    }
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
