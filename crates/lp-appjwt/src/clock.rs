@@ -61,33 +61,23 @@ pub(crate) fn coarse_epoch_nanos() -> u64 {
 /// [`SystemClock::now_coarse`] in nanoseconds since the Unix epoch.
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn coarse_epoch_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
+    nanos_or_max(SystemTime::now())
+}
+
+/// `t` in nanoseconds since the Unix epoch; `u64::MAX` before it or past
+/// 2554, so that a clock that cannot be trusted makes nothing fresh.
+pub(crate) fn nanos_or_max(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(u64::MAX, |d| {
             u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
         })
 }
 
-#[cfg(target_os = "linux")]
 fn coarse_now() -> SystemTime {
-    use nix::time::{ClockId, clock_gettime};
-    match clock_gettime(ClockId::CLOCK_REALTIME_COARSE) {
-        Ok(t) => u64::try_from(t.tv_sec())
-            .ok()
-            .zip(
-                u32::try_from(t.tv_nsec())
-                    .ok()
-                    .filter(|ns| *ns < 1_000_000_000),
-            )
-            .and_then(|(s, ns)| SystemTime::UNIX_EPOCH.checked_add(std::time::Duration::new(s, ns)))
-            .unwrap_or_else(SystemTime::now),
-        Err(_) => SystemTime::now(),
+    match coarse_epoch_nanos() {
+        u64::MAX => SystemTime::now(),
+        nanos => SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(nanos),
     }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn coarse_now() -> SystemTime {
-    SystemTime::now()
 }
 
 impl<F> Clock for F

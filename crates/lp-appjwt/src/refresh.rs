@@ -43,7 +43,7 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::clock::{Clock, SystemClock, coarse_epoch_nanos};
+use crate::clock::{Clock, SystemClock, coarse_epoch_nanos, nanos_or_max};
 use crate::error::Error;
 use crate::metrics;
 use crate::retry::{FailureMemory, RetryPolicy};
@@ -432,15 +432,7 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         if self.system_clock {
             coarse_epoch_nanos()
         } else {
-            match self
-                .memory
-                .clock
-                .now_coarse()
-                .duration_since(SystemTime::UNIX_EPOCH)
-            {
-                Ok(d) => u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
-                Err(_) => u64::MAX,
-            }
+            nanos_or_max(self.memory.clock.now_coarse())
         }
     }
 
@@ -466,10 +458,10 @@ impl<T: Send + Sync + 'static> Refresh<T> {
     }
 
     /// Publishes whether the cell's task is in charge, after `state.task`
-    /// changed (under the lock).
-    /// A task that ends no longer watches the stored value's deadlines, so
-    /// that value is marked [`Stamped::ended`]. The flag is written only
-    /// when it changes: readers keep its cache line.
+    /// changed (under the lock). The flag is written only when it changes,
+    /// so readers keep its cache line. A task that ends no longer watches
+    /// the stored value's deadlines, so that value is marked
+    /// [`Stamped::ended`].
     fn sync_charge(&self, state: &State<T>) {
         let on = state.task.is_some();
         if self.in_charge.load(Ordering::Relaxed) != on {
@@ -485,11 +477,6 @@ impl<T: Send + Sync + 'static> Refresh<T> {
     /// The stored value, fresh or not, without any check or lock.
     pub(crate) fn peek(&self) -> arc_swap::Guard<Option<Arc<Stamped<T>>>> {
         self.current.load()
-    }
-
-    /// `stamped` with its deadlines on the wall clock, read at `now`.
-    fn anchor(&self, stamped: Stamped<T>, now: Instant) -> Stamped<T> {
-        stamped.anchored(now, self.memory.clock.now())
     }
 
     /// Replaces the stored value; then counts the store, so that threads'
@@ -537,17 +524,29 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         }
     }
 
-    /// [`Refresh::with_current`] without a usable copy: loads the value,
-    /// keeps a copy of it, and drops the replaced one once out of the
+    /// [`Refresh::with_current`] without a usable copy: reads the value
+    /// as [`Refresh::peek`] does, and keeps a copy of it if the thread's
+    /// slot is free for it: empty, holding this cell's older value, or
+    /// holding a value no cell holds any more. A slot another live cell
+    /// uses is left to it, so two cells a thread reads in turn do not
+    /// evict each other on every call (the second reads as before, through
+    /// the `ArcSwap` guard). The replaced copy is dropped once out of the
     /// thread's slots.
     #[cold]
     fn with_current_slow<R>(&self, stores: u64, f: impl FnOnce(&Stamped<T>) -> R) -> Option<R> {
-        let value = self.current.load_full()?;
-        let out = f(&value);
-        let copy: Arc<dyn Any + Send + Sync> = value;
+        let guard = self.current.load();
+        let value = guard.as_ref()?;
+        let out = f(value);
         let replaced = LOCAL.try_with(|slots| {
             let mut slots = slots.try_borrow_mut().ok()?;
             let slot = slots.get_mut(self.slot())?;
+            let free = slot
+                .as_ref()
+                .is_none_or(|l| l.cell == self.id || Arc::strong_count(&l.value) == 1);
+            if !free {
+                return None;
+            }
+            let copy: Arc<dyn Any + Send + Sync> = Arc::clone(value) as _;
             slot.replace(Local {
                 cell: self.id,
                 stores,
@@ -753,7 +752,7 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         let wake_at = match outcome {
             Ok(stamped) => {
                 metrics::fetched(self.name, None);
-                let value = Arc::new(self.anchor(stamped, now));
+                let value = Arc::new(stamped.anchored(now, self.memory.clock.now()));
                 self.set_current(Some(Arc::clone(&value)));
                 state.failure = None;
                 state.consecutive_failures = 0;
@@ -933,15 +932,13 @@ impl<T: Send + Sync + 'static> Refresh<T> {
         if !value.is_fresh(now) || !suspect(&value) {
             return;
         }
-        let due = self.anchor(
-            Stamped::new(
-                value.value.clone(),
-                value.fetched_at,
-                now,
-                value.usable_until,
-            ),
+        let due = Stamped::new(
+            value.value.clone(),
+            value.fetched_at,
             now,
-        );
+            value.usable_until,
+        )
+        .anchored(now, self.memory.clock.now());
         due.used.store(true, Ordering::Relaxed);
         self.set_current(Some(Arc::new(due)));
         let mut to_abort = None;

@@ -118,8 +118,9 @@ impl Inner {
                 },
             )
         });
-        let jws = cell.get(Want::Usable, deadline).await?;
-        Ok(jws.value.clone())
+        let got = cell.get(Want::Usable, deadline).await;
+        self.consumers.settle(ext, &cell);
+        Ok(got?.value.clone())
     }
 
     /// A consumer cell's fetch: attempts under the retry policy.

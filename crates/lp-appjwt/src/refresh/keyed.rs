@@ -47,6 +47,18 @@ impl<K: Hash + Eq + Clone, T: Send + Sync + 'static> Keyed<K, T> {
         cell
     }
 
+    /// A caller is done with `cell`, got for `key`: if the map does not
+    /// hold it (capacity 0, or evicted meanwhile), what a server told it to
+    /// wait for is kept for the key's next cell, as for an evicted one.
+    pub(crate) fn settle(&self, key: &K, cell: &Arc<Refresh<T>>) {
+        let held = lock(&self.cells)
+            .get(key)
+            .is_some_and(|c| Arc::ptr_eq(c, cell));
+        if !held {
+            self.holds.keep(key.clone(), cell);
+        }
+    }
+
     /// The cell for `key`, if the map holds one.
     pub(crate) fn existing(&self, key: &K) -> Option<Arc<Refresh<T>>> {
         lock(&self.cells).get(key).cloned()

@@ -558,3 +558,28 @@ async fn kept_holds_are_bounded_and_end_when_their_wait_does() {
     holds.keep(10, &c);
     assert_eq!(holds.len(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_threads_slot_stays_with_the_live_cell_that_took_it() {
+    // Cells whose numbers share a slot: the first keeps it while it lives.
+    let (first, _s1, _o1) = cell(true);
+    let mut others = Vec::new();
+    let other = loop {
+        let (c, s, o) = cell(true);
+        if c.slot() == first.slot() {
+            break c;
+        }
+        others.push((c, s, o));
+    };
+    put(&first, 1);
+    put(&other, 2);
+    let holder = || LOCAL.with(|slots| slots.borrow()[first.slot()].as_ref().map(|l| l.cell));
+    for _ in 0..3 {
+        assert_eq!((local(&first), local(&other)), (Some(1), Some(2)));
+        assert_eq!(holder(), Some(first.id), "not evicted by the other cell");
+    }
+    // Once nothing else holds the copied value, the slot is free again.
+    first.invalidate(|_| true);
+    assert_eq!(local(&other), Some(2));
+    assert_eq!(holder(), Some(other.id));
+}

@@ -360,6 +360,34 @@ async fn a_cache_of_size_zero_asks_every_time() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn without_a_cache_a_429_from_the_idp_is_still_waited_out() {
+    let fake = Fake::new();
+    let throttled = || Reply::Status(429, vec![("retry-after", "120".to_owned())], "{}".into());
+    fake.script_consumers(vec![throttled()]);
+    let client = fake
+        .client()
+        .consumer_cache_size(0)
+        .retry_policy(quick_retries())
+        .build()
+        .unwrap();
+    let first = client.consumer_jws(&ext("a")).await.unwrap_err();
+    assert!(!matches!(first, Error::Backoff { .. }), "{first:?}");
+    let asked = fake.consumer_requests();
+    for _ in 0..3 {
+        let err = client.consumer_jws(&ext("a")).await.unwrap_err();
+        assert!(matches!(err, Error::Backoff { .. }), "{err:?}");
+    }
+    assert_eq!(
+        fake.consumer_requests(),
+        asked,
+        "no request before the 120 s"
+    );
+    tokio::time::advance(Duration::from_secs(121)).await;
+    client.consumer_jws(&ext("a")).await.unwrap();
+    assert_eq!(fake.consumer_requests(), asked + 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_jws_with_exp_is_renewed_shortly_before_it() {
     let fake = Fake::new();
     *fake.consumer_exp_in.lock().unwrap() = Some(600);
